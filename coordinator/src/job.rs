@@ -1,0 +1,90 @@
+//! Running a whole job on the embedded engine: compile the module, start the workers, run the
+//! driver in its sandbox and serve its actions.
+
+use crate::local::LocalCluster;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use weft::plan::{ActionReply, ActionRequest};
+use weft_runtime::capture::CapturedOutput;
+use weft_runtime::{DataDir, DataDirError, Engine, ModuleError, SandboxPolicy, TaskError};
+
+/// A job to run on this machine.
+pub struct LocalJob {
+    /// The module's bytes.
+    pub wasm: Vec<u8>,
+    /// Arguments for the job's `main`.
+    pub args: Vec<String>,
+    /// Worker threads.
+    pub workers: usize,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Sandbox limits.
+    pub policy: SandboxPolicy,
+    /// Split size of large text files (default 32 MiB).
+    pub split_bytes: Option<u64>,
+}
+
+/// Why a job could not run or did not finish.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The module was refused.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The data directory is unusable.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The driver was stopped (deadline, memory, panic, trap).
+    #[error("the driver failed: {0}")]
+    Driver(TaskError),
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub struct JobOutcome {
+    /// The driver's exit code: 0 for success.
+    pub exit_code: i32,
+    /// The last failed action's cause, if any action failed.
+    pub failed_action: Option<String>,
+}
+
+/// Run `job`; the driver's stdout and stderr go to this process's.
+pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
+    let data = DataDir::new(&job.data_dir)?;
+    let engine = Engine::new()?;
+    let module = engine.compile(&job.wasm)?.with_policy(job.policy);
+    tracing::info!(
+        hash = module.hash(),
+        workers = job.workers,
+        "module compiled"
+    );
+    let mut cluster = LocalCluster::new(module.clone(), data, job.workers);
+    if let Some(bytes) = job.split_bytes {
+        cluster = cluster.with_split_bytes(bytes);
+    }
+    let failed_action = Arc::new(Mutex::new(None::<String>));
+    let failures = failed_action.clone();
+    let handler = Box::new(move |request: &[u8]| {
+        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
+            Ok(request) => cluster.run_action(&request),
+            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
+        };
+        if let ActionReply::Failed(message) = &reply {
+            *failures.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        }
+        rmp_serde::to_vec(&reply).unwrap_or_default()
+    });
+    let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
+    let stderr = CapturedOutput::forward(0, Box::new(std::io::stderr()));
+    let report = module
+        .run_driver(&job.args, &stdout, &stderr, handler)
+        .map_err(RunError::Driver)?;
+    let failed_action = failed_action
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    Ok(JobOutcome {
+        exit_code: report.exit_code,
+        failed_action,
+    })
+}

@@ -1,0 +1,87 @@
+//! The shared wasmtime engine, its configuration, and the epoch ticker that enforces deadlines.
+
+use crate::error::ModuleError;
+use crate::module::JobModule;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How often the engine's epoch advances; deadlines are measured in these ticks, so this is
+/// their resolution. Checking an epoch costs a load and a compare at loop heads and calls.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every sandbox of a job.
+#[derive(Clone, Debug)]
+pub struct SandboxPolicy {
+    /// Wall-clock time a task may run (it does nothing but compute, so this bounds its CPU).
+    pub task_timeout: Duration,
+    /// Time the driver may spend running its own code; time spent waiting for actions is not
+    /// counted.
+    pub driver_timeout: Duration,
+    /// Linear memory one instance may grow to, in bytes.
+    pub memory_limit: u64,
+    /// Bytes of stdout and of stderr kept per task; the rest is counted and dropped.
+    pub output_cap: usize,
+}
+
+impl Default for SandboxPolicy {
+    fn default() -> Self {
+        SandboxPolicy {
+            task_timeout: Duration::from_secs(600),
+            driver_timeout: Duration::from_secs(600),
+            memory_limit: 2048 << 20,
+            output_cap: 64 << 10,
+        }
+    }
+}
+
+/// A wasmtime engine configured for Weft, shared by every module and sandbox of a process.
+///
+/// Dropping it stops its epoch ticker thread.
+pub struct Engine {
+    pub(crate) inner: wasmtime::Engine,
+    stop: Arc<AtomicBool>,
+}
+
+impl Engine {
+    /// Build the engine and start its ticker.
+    pub fn new() -> Result<Engine, ModuleError> {
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            .parallel_compilation(true)
+            .memory_init_cow(true);
+        let inner = wasmtime::Engine::new(&config)
+            .map_err(|e| ModuleError::Engine(format!("cannot configure wasmtime: {e}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = inner.clone();
+        let ticker_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("weft-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| ModuleError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Engine { inner, stop })
+    }
+
+    /// Validate and compile a job module (once per job; tasks then only instantiate it).
+    pub fn compile(&self, bytes: &[u8]) -> Result<JobModule, ModuleError> {
+        JobModule::compile(self, bytes)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Number of epoch ticks that covers `d` (at least one).
+pub(crate) fn ticks(d: Duration) -> u64 {
+    (d.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
+}

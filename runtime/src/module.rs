@@ -1,0 +1,76 @@
+//! A job's module: validated, compiled and pre-linked once, instantiated once per task.
+
+use crate::SandboxPolicy;
+use crate::engine::Engine;
+use crate::error::ModuleError;
+use crate::host_fns;
+use crate::sandbox::SandboxState;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use weft::abi::{EXPORT_ALLOC, EXPORT_RUN_TASK};
+
+/// A compiled Weft job, ready to be instantiated by any number of threads.
+#[derive(Clone)]
+pub struct JobModule {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) pre: wasmtime::InstancePre<SandboxState>,
+    pub(crate) policy: Arc<SandboxPolicy>,
+    hash: String,
+}
+
+impl JobModule {
+    pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<JobModule, ModuleError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(ModuleError::NotWasm);
+        }
+        let module = wasmtime::Module::new(&engine.inner, bytes)
+            .map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+        for (name, what) in [
+            ("memory", "a memory"),
+            ("_start", "a `main` function"),
+            (EXPORT_ALLOC, "the Weft task entry points"),
+            (EXPORT_RUN_TASK, "the Weft task entry points"),
+        ] {
+            if module.get_export(name).is_none() {
+                return Err(ModuleError::NotAJob(format!(
+                    "the module does not export `{name}` ({what}); build a Rust program that uses \
+                     the `weft` SDK with `cargo build --release --target wasm32-wasip1`"
+                )));
+            }
+        }
+        let linker = host_fns::linker(&engine.inner)
+            .map_err(|e| ModuleError::Engine(format!("cannot set up host functions: {e:#}")))?;
+        let pre = linker.instantiate_pre(&module).map_err(|e| {
+            ModuleError::NotAJob(format!(
+                "{e:#} (a Weft job may import only WASI preview 1 and the `weft` host functions)"
+            ))
+        })?;
+        let hash = hex(&Sha256::digest(bytes));
+        Ok(JobModule {
+            engine: engine.inner.clone(),
+            pre,
+            policy: Arc::new(SandboxPolicy::default()),
+            hash,
+        })
+    }
+
+    /// The module's content address: SHA-256 of its bytes, in hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The same module with other sandbox limits.
+    pub fn with_policy(mut self, policy: SandboxPolicy) -> JobModule {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// The limits its sandboxes run under.
+    pub fn policy(&self) -> &SandboxPolicy {
+        &self.policy
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

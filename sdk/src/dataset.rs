@@ -1,0 +1,254 @@
+//! [`Dataset`]: a lazy, partitioned collection of records and its narrow transformations.
+//!
+//! A dataset is a node of a logical plan held by reference counting; transformations create new
+//! nodes and run nothing. Every transformation takes a closure that must not capture its
+//! environment (checked at compile time, see [`crate::record`]); the `*_with` variants ship a value
+//! alongside. Each transformation records its source location, which error messages quote.
+
+use crate::exec::{self, fn_ref_op, ops};
+use crate::plan::{Call, NodeId, NodeKind, Plan, PlanNode, Source};
+use crate::record::assert_shippable;
+use crate::{Record, exec::label};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::rc::Rc;
+
+/// A node of the plan as the guest holds it: like [`PlanNode`] but with parents by reference.
+pub(crate) enum NodeDef {
+    Source {
+        source: Source,
+        decode: Call,
+    },
+    Narrow {
+        parent: Rc<NodeDef>,
+        op: Call,
+    },
+    Shuffle {
+        parent: Rc<NodeDef>,
+        partitions: Option<u32>,
+        write: Call,
+        read: Call,
+    },
+}
+
+/// A lazy, partitioned collection of records of type `T`.
+///
+/// Build one from a [`Context`](crate::Context) source, transform it, and run an action
+/// (`collect`, `count`, …) to compute it. Cloning is cheap and shares the plan.
+pub struct Dataset<T> {
+    pub(crate) node: Rc<NodeDef>,
+    _records: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Dataset<T> {
+    fn clone(&self) -> Self {
+        Dataset {
+            node: self.node.clone(),
+            _records: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> Dataset<T> {
+    pub(crate) fn from_node(node: NodeDef) -> Self {
+        Dataset {
+            node: Rc::new(node),
+            _records: PhantomData,
+        }
+    }
+
+    /// A narrow child of this dataset.
+    pub(crate) fn narrow<U>(&self, op: Call) -> Dataset<U> {
+        Dataset {
+            node: Rc::new(NodeDef::Narrow {
+                parent: self.node.clone(),
+                op,
+            }),
+            _records: PhantomData,
+        }
+    }
+
+    /// Apply `f` to every record.
+    #[track_caller]
+    pub fn map<U: 'static, F: Fn(T) -> U + 'static>(&self, _f: F) -> Dataset<U> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::map::<T, U, F>);
+        self.narrow(exec::call(
+            label("map", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+
+    /// Apply `f` to every record, passing it `value` (serialised and shipped with the task).
+    #[track_caller]
+    pub fn map_with<V: Record, U: 'static, F: Fn(&V, T) -> U + 'static>(
+        &self,
+        value: V,
+        _f: F,
+    ) -> Dataset<U> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::map_with::<V, T, U, F>);
+        self.narrow(exec::call(
+            label("map_with", Location::caller()),
+            func,
+            encode_value(&value),
+        ))
+    }
+
+    /// Replace every record by the items of the iterable `f` returns.
+    #[track_caller]
+    pub fn flat_map<U: 'static, I: IntoIterator<Item = U> + 'static, F: Fn(T) -> I + 'static>(
+        &self,
+        _f: F,
+    ) -> Dataset<U> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::flat_map::<T, U, I, F>);
+        self.narrow(exec::call(
+            label("flat_map", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+
+    /// Like [`flat_map`](Self::flat_map), passing `value` to `f`.
+    #[track_caller]
+    pub fn flat_map_with<V, U, I, F>(&self, value: V, _f: F) -> Dataset<U>
+    where
+        V: Record,
+        U: 'static,
+        I: IntoIterator<Item = U> + 'static,
+        F: Fn(&V, T) -> I + 'static,
+    {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::flat_map_with::<V, T, U, I, F>);
+        let call = exec::call(
+            label("flat_map_with", Location::caller()),
+            func,
+            encode_value(&value),
+        );
+        self.narrow(call)
+    }
+
+    /// Keep the records for which `f` returns true.
+    #[track_caller]
+    pub fn filter<F: Fn(&T) -> bool + 'static>(&self, _f: F) -> Dataset<T> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::filter::<T, F>);
+        self.narrow(exec::call(
+            label("filter", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+
+    /// Keep the records for which `f(&value, &record)` returns true.
+    #[track_caller]
+    pub fn filter_with<V: Record, F: Fn(&V, &T) -> bool + 'static>(
+        &self,
+        value: V,
+        _f: F,
+    ) -> Dataset<T> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::filter_with::<V, T, F>);
+        let call = exec::call(
+            label("filter_with", Location::caller()),
+            func,
+            encode_value(&value),
+        );
+        self.narrow(call)
+    }
+
+    /// Transform a whole partition at once: `f` receives an iterator over the partition's records
+    /// and returns the output records (e.g. to set up something costly once per partition).
+    #[track_caller]
+    pub fn map_partitions<U, I, F>(&self, _f: F) -> Dataset<U>
+    where
+        U: 'static,
+        I: IntoIterator<Item = U> + 'static,
+        F: Fn(Box<dyn Iterator<Item = T>>) -> I + 'static,
+    {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::map_partitions::<T, U, I, F>);
+        self.narrow(exec::call(
+            label("map_partitions", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+
+    /// Pair every record with a key computed by `f`: `(f(&x), x)`.
+    #[track_caller]
+    pub fn key_by<K: 'static, F: Fn(&T) -> K + 'static>(&self, _f: F) -> Dataset<(K, T)> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::key_by::<T, K, F>);
+        self.narrow(exec::call(
+            label("key_by", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+}
+
+/// Encode a shipped value. Encoding a `Serialize` value into a `Vec` only fails for types whose
+/// `Serialize` impl itself errors, which is a bug in the job: say so at the call site.
+#[track_caller]
+pub(crate) fn encode_value<V: Record>(value: &V) -> Vec<u8> {
+    match rmp_serde::to_vec(value) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("weft: cannot serialise the value shipped with this operator: {e}"),
+    }
+}
+
+/// Flatten the plan ending at `target` into topological order; returns the plan and the target's
+/// id. Shared sub-plans (a dataset used twice) appear once.
+pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeId) {
+    let mut ids: HashMap<*const NodeDef, NodeId> = HashMap::new();
+    let mut plan = Plan::default();
+    // Iterative post-order: (node, parents_done).
+    let mut stack: Vec<(Rc<NodeDef>, bool)> = vec![(target.clone(), false)];
+    while let Some((node, expanded)) = stack.pop() {
+        let key = Rc::as_ptr(&node);
+        if ids.contains_key(&key) {
+            continue;
+        }
+        let parent = match &*node {
+            NodeDef::Source { .. } => None,
+            NodeDef::Narrow { parent, .. } | NodeDef::Shuffle { parent, .. } => Some(parent),
+        };
+        if !expanded {
+            stack.push((node.clone(), true));
+            if let Some(p) = parent {
+                stack.push((p.clone(), false));
+            }
+            continue;
+        }
+        let parent_id = |p: &Rc<NodeDef>| ids[&Rc::as_ptr(p)];
+        let kind = match &*node {
+            NodeDef::Source { source, decode } => NodeKind::Source {
+                source: source.clone(),
+                decode: decode.clone(),
+            },
+            NodeDef::Narrow { parent, op } => NodeKind::Narrow {
+                parent: parent_id(parent),
+                op: op.clone(),
+            },
+            NodeDef::Shuffle {
+                parent,
+                partitions,
+                write,
+                read,
+            } => NodeKind::Shuffle {
+                parent: parent_id(parent),
+                partitions: *partitions,
+                write: write.clone(),
+                read: read.clone(),
+            },
+        };
+        ids.insert(key, plan.nodes.len() as NodeId);
+        plan.nodes.push(PlanNode { kind });
+    }
+    let id = ids[&Rc::as_ptr(target)];
+    (plan, id)
+}

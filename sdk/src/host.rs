@@ -1,0 +1,116 @@
+//! Thin, safe wrappers around the host functions a Weft module imports (see [`crate::abi`]).
+//!
+//! On `wasm32` these call into the host. Built for any other target (so that plan types and the
+//! API type-check natively, e.g. in an IDE), actions report [`Error::NotInSandbox`] and the task
+//! functions are unreachable: tasks only ever start through the wasm export `weft_run_task`.
+
+use crate::Error;
+
+#[cfg(target_arch = "wasm32")]
+mod imports {
+    #[link(wasm_import_module = "weft")]
+    unsafe extern "C" {
+        pub fn input_next() -> i64;
+        pub fn input_read(ptr: *mut u8);
+        pub fn emit(channel: i32, ptr: *const u8, len: usize);
+        pub fn task_started(op_cell: *const u32);
+        pub fn fail(ptr: *const u8, len: usize);
+        pub fn panic(ptr: *const u8, len: usize);
+        pub fn bad_rows(count: i64, ptr: *const u8, len: usize);
+        pub fn run_action(ptr: *const u8, len: usize) -> i64;
+        pub fn reply_read(ptr: *mut u8);
+    }
+}
+
+/// Fetch the next input batch of the running task, or `None` at end of input.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn input_next() -> Option<Vec<u8>> {
+    // SAFETY: the host writes exactly the announced number of bytes into our buffer.
+    unsafe {
+        let len = imports::input_next();
+        if len < 0 {
+            return None;
+        }
+        let mut buf = Vec::<u8>::with_capacity(len as usize);
+        imports::input_read(buf.as_mut_ptr());
+        buf.set_len(len as usize);
+        Some(buf)
+    }
+}
+
+/// Hand an output batch to the host.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn emit(channel: u32, bytes: &[u8]) {
+    // SAFETY: pointer and length describe a live slice.
+    unsafe { imports::emit(channel as i32, bytes.as_ptr(), bytes.len()) }
+}
+
+/// Tell the host where the current-operator cell lives.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn task_started(op_cell: *const u32) {
+    // SAFETY: the cell is a static that lives as long as the instance.
+    unsafe { imports::task_started(op_cell) }
+}
+
+/// Report why the task is failing.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn fail(message: &str) {
+    // SAFETY: pointer and length describe a live str.
+    unsafe { imports::fail(message.as_ptr(), message.len()) }
+}
+
+/// Report a panic message; the guest traps right after.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn panic_message(message: &str) {
+    // SAFETY: pointer and length describe a live str.
+    unsafe { imports::panic(message.as_ptr(), message.len()) }
+}
+
+/// Report rows a lenient CSV source skipped.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn bad_rows(count: u64, first_error: &str) {
+    // SAFETY: pointer and length describe a live str.
+    unsafe { imports::bad_rows(count as i64, first_error.as_ptr(), first_error.len()) }
+}
+
+/// Ask the host to run an action; returns the encoded reply.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn run_action(request: &[u8]) -> Result<Vec<u8>, Error> {
+    // SAFETY: the host writes exactly the announced number of bytes into our buffer.
+    unsafe {
+        let len = imports::run_action(request.as_ptr(), request.len());
+        if len < 0 {
+            return Err(Error::Job(
+                "the host could not read the action request".into(),
+            ));
+        }
+        let mut buf = Vec::<u8>::with_capacity(len as usize);
+        imports::reply_read(buf.as_mut_ptr());
+        buf.set_len(len as usize);
+        Ok(buf)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::Error;
+
+    const OUTSIDE: &str = "Weft task functions only run inside a Weft sandbox (build the job for \
+                           wasm32-wasip1 and start it with `weft run`)";
+
+    pub(crate) fn input_next() -> Option<Vec<u8>> {
+        unreachable!("{OUTSIDE}")
+    }
+    pub(crate) fn emit(_channel: u32, _bytes: &[u8]) {
+        unreachable!("{OUTSIDE}")
+    }
+    pub(crate) fn panic_message(_message: &str) {}
+    pub(crate) fn bad_rows(_count: u64, _first_error: &str) {
+        unreachable!("{OUTSIDE}")
+    }
+    pub(crate) fn run_action(_request: &[u8]) -> Result<Vec<u8>, Error> {
+        Err(Error::NotInSandbox)
+    }
+}
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native::*;

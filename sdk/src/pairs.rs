@@ -1,0 +1,76 @@
+//! Transformations of datasets of pairs `(K, V)`: the ones that shuffle, and `map_values`.
+
+use crate::dataset::NodeDef;
+use crate::exec::{self, fn_ref_op, fn_ref_sink, fn_ref_source, label, ops, shuffle};
+use crate::record::assert_shippable;
+use crate::{Dataset, Key, Record};
+use std::panic::Location;
+
+impl<K: Key, V: Record> Dataset<(K, V)> {
+    /// Merge the values of each key with `f`, which must be associative and commutative.
+    ///
+    /// Values are first combined within each partition, so only one record per key and partition
+    /// crosses the shuffle. The number of output partitions is chosen by the engine; see
+    /// [`reduce_by_key_into`](Self::reduce_by_key_into) to set it.
+    #[track_caller]
+    pub fn reduce_by_key<F: Fn(V, V) -> V + 'static>(&self, f: F) -> Dataset<(K, V)> {
+        self.reduce_by_key_inner(f, None, Location::caller())
+    }
+
+    /// [`reduce_by_key`](Self::reduce_by_key) into exactly `partitions` output partitions.
+    #[track_caller]
+    pub fn reduce_by_key_into<F: Fn(V, V) -> V + 'static>(
+        &self,
+        f: F,
+        partitions: u32,
+    ) -> Dataset<(K, V)> {
+        self.reduce_by_key_inner(f, Some(partitions.max(1)), Location::caller())
+    }
+
+    fn reduce_by_key_inner<F: Fn(V, V) -> V + 'static>(
+        &self,
+        _f: F,
+        partitions: Option<u32>,
+        at: &Location<'_>,
+    ) -> Dataset<(K, V)> {
+        assert_shippable!(F);
+        let name = label("reduce_by_key", at);
+        let write = fn_ref_sink(shuffle::write_combined::<K, V, F>);
+        let read = fn_ref_source(shuffle::read_reduced::<K, V, F>);
+        Dataset::from_node(NodeDef::Shuffle {
+            parent: self.node.clone(),
+            partitions,
+            write: exec::call(format!("{name} (map side)"), write, Vec::new()),
+            read: exec::call(name, read, Vec::new()),
+        })
+    }
+
+    /// Gather all values of each key into one `Vec` (order within a key is not defined).
+    ///
+    /// Every record crosses the shuffle; prefer [`reduce_by_key`](Self::reduce_by_key) when the
+    /// values can be combined.
+    #[track_caller]
+    pub fn group_by_key(&self) -> Dataset<(K, Vec<V>)> {
+        let name = label("group_by_key", Location::caller());
+        let write = fn_ref_sink(shuffle::write::<K, V>);
+        let read = fn_ref_source(shuffle::read_grouped::<K, V>);
+        Dataset::from_node(NodeDef::Shuffle {
+            parent: self.node.clone(),
+            partitions: None,
+            write: exec::call(format!("{name} (map side)"), write, Vec::new()),
+            read: exec::call(name, read, Vec::new()),
+        })
+    }
+
+    /// Apply `f` to every value, keeping keys.
+    #[track_caller]
+    pub fn map_values<W: 'static, F: Fn(V) -> W + 'static>(&self, _f: F) -> Dataset<(K, W)> {
+        assert_shippable!(F);
+        let func = fn_ref_op(ops::map_values::<K, V, W, F>);
+        self.narrow(exec::call(
+            label("map_values", Location::caller()),
+            func,
+            Vec::new(),
+        ))
+    }
+}
