@@ -42,7 +42,8 @@ struct RunArgs {
     /// Memory one sandbox may use, in MiB (at most 4096, the wasm32 limit).
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
     memory_limit: u64,
-    /// Split size of large plain-text inputs, in MiB.
+    /// Largest split of a plain-text input, in MiB (inputs are split so that every worker gets
+    /// several splits).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     split_size: u64,
     /// Arguments for the job, after `--`.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 use weft::abi::GuestTask;
 use weft::plan::{ActionKind, ActionRequest, Call, InlineBatch, NodeId, NodeKind, Source};
-use weft_runtime::input::{DEFAULT_SPLIT_BYTES, FileFormat, FileSplit, plan_splits};
+use weft_runtime::input::{DEFAULT_SPLIT_BYTES, FileFormat, FileSplit, plan_splits, split_size};
 use weft_runtime::{DataDir, DataDirError};
 
 /// Index of a stage in its [`JobGraph`].
@@ -82,8 +82,8 @@ pub struct JobGraph {
     pub stages: Vec<Stage>,
 }
 
-/// Turn an action request into stages. `parallelism` is the default partition count of shuffles
-/// (the number of slots), `split_bytes` the split size of large text files.
+/// Turn an action request into stages. `parallelism` is the number of slots (the default
+/// partition count of shuffles), `split_bytes` the largest split of a plain text file.
 pub fn plan_stages(
     request: &ActionRequest,
     data: &DataDir,
@@ -215,7 +215,9 @@ impl Planner<'_> {
             ),
             Source::TextFiles { path } => {
                 let files = self.data.resolve_inputs(path)?;
-                let splits = plan_splits(&files, FileFormat::Text, self.split_bytes);
+                let total = files.iter().map(|f| f.len).sum();
+                let size = split_size(total, self.parallelism, self.split_bytes);
+                let splits = plan_splits(&files, FileFormat::Text, size);
                 let n = splits.len() as u32;
                 (StageInput::Files(splits), n)
             }

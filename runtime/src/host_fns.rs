@@ -61,7 +61,7 @@ fn memory(caller: &mut Caller<'_, SandboxState>) -> wasmtime::Result<Memory> {
     }
 }
 
-fn guest_bytes<'a>(data: &'a [u8], ptr: u32, len: u32) -> wasmtime::Result<&'a [u8]> {
+fn guest_bytes(data: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
     let start = ptr as usize;
     let end = start.checked_add(len as usize);
     match end.and_then(|end| data.get(start..end)) {

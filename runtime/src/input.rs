@@ -49,6 +49,17 @@ pub struct FileSplit {
     pub format: FileFormat,
 }
 
+/// Smallest split worth a task of its own.
+pub const MIN_SPLIT_BYTES: u64 = 1 << 20;
+
+/// The split size for `total` input bytes on `slots` slots: at most `max_split`, and small enough
+/// that every slot gets about four splits, so that slots stay busy to the end (as Spark sizes
+/// its file partitions by bytes per core); never below [`MIN_SPLIT_BYTES`].
+pub fn split_size(total: u64, slots: u32, max_split: u64) -> u64 {
+    let per_slot = total / (4 * slots.max(1) as u64);
+    per_slot.clamp(MIN_SPLIT_BYTES, max_split.max(MIN_SPLIT_BYTES))
+}
+
 /// Cut `files` into splits of at most `split_bytes` (plain text only).
 pub fn plan_splits(files: &[InputFile], format: FileFormat, split_bytes: u64) -> Vec<FileSplit> {
     let mut splits = Vec::new();
@@ -241,6 +252,15 @@ mod tests {
             let splits = plan_splits(std::slice::from_ref(&file), FileFormat::Text, split);
             assert_eq!(lines_of(splits), expected, "split size {split}");
         }
+    }
+
+    #[test]
+    fn split_size_spreads_input_over_slots_within_bounds() {
+        assert_eq!(split_size(200 << 20, 2, 32 << 20), 25 << 20);
+        assert_eq!(split_size(20 << 20, 2, 32 << 20), 2621440);
+        assert_eq!(split_size(10 << 30, 2, 32 << 20), 32 << 20);
+        assert_eq!(split_size(1000, 8, 32 << 20), MIN_SPLIT_BYTES);
+        assert_eq!(split_size(100 << 20, 2, 1), MIN_SPLIT_BYTES);
     }
 
     #[test]

@@ -1,0 +1,233 @@
+//! The example jobs on real data, compared with the same computation done natively here.
+
+use std::collections::HashMap;
+use std::io::Write;
+use weft_tests::{flights_csv, guest, read_text, weft_run};
+
+/// Deterministic pseudo-random text: `lines` lines over a skewed vocabulary, with punctuation
+/// and mixed case so tokenisation matters.
+fn generated_text(seed: u64, lines: usize) -> String {
+    let vocab = [
+        "the",
+        "Weft",
+        "data",
+        "sandbox",
+        "shuffle",
+        "don't",
+        "spark",
+        "river",
+        "Ünïcode",
+        "a",
+        "of",
+        "quick",
+    ];
+    let mut state = seed;
+    let mut out = String::new();
+    for _ in 0..lines {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let words = 1 + (state >> 60) as usize;
+        for w in 0..words {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = (state >> 33) as usize;
+            let word = vocab[(r % vocab.len()).min(r % 5 + r % 7)];
+            out.push_str(word);
+            out.push_str(if w % 4 == 3 { ", " } else { " " });
+        }
+        out.push_str(if state.is_multiple_of(3) {
+            "!\r\n"
+        } else {
+            "\n"
+        });
+    }
+    out
+}
+
+fn native_counts(texts: &[String]) -> HashMap<String, u64> {
+    let mut counts = HashMap::new();
+    for text in texts {
+        for line in text.lines() {
+            for w in word_count::words(line.to_string()) {
+                *counts.entry(w).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+fn parse_counts(stdout: &str) -> (u64, HashMap<String, u64>) {
+    let mut lines = stdout.lines();
+    let total: u64 = lines
+        .next()
+        .expect("summary line")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let counts = lines
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let n: u64 = parts.next().unwrap().parse().unwrap();
+            (parts.next().unwrap().to_string(), n)
+        })
+        .collect();
+    (total, counts)
+}
+
+#[test]
+fn word_count_over_a_directory_with_gzip_and_split_files_matches_native() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).unwrap();
+    // Plain, big enough to be cut into several 1 MiB splits.
+    let big = generated_text(1, 120_000);
+    assert!(big.len() > 3 << 20);
+    std::fs::write(books.join("big.txt"), &big).unwrap();
+    let small = generated_text(2, 500);
+    std::fs::write(books.join("small.txt"), &small).unwrap();
+    let zipped = generated_text(3, 20_000);
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(books.join("more.txt.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(zipped.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    // Ignored like Spark does: hidden files and `_` files.
+    std::fs::write(books.join(".hidden"), "ignored words").unwrap();
+    std::fs::write(books.join("_SUCCESS"), "ignored words").unwrap();
+
+    let run = weft_run(
+        &guest("word_count"),
+        dir.path(),
+        &["--workers", "2", "--split-size", "1"],
+        &["books", "1000000"],
+    );
+    run.assert_ok();
+    let (total, counts) = parse_counts(&run.stdout);
+
+    let expected = native_counts(&[big, small, zipped]);
+    assert_eq!(total, expected.values().sum::<u64>());
+    assert_eq!(counts, expected);
+}
+
+#[test]
+fn word_count_reads_globs_and_prints_the_top_words_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.log"), "b b a\nc b\n").unwrap();
+    std::fs::write(dir.path().join("b.log"), "a c\nzz\n").unwrap();
+    std::fs::write(dir.path().join("c.txt"), "not matched\n").unwrap();
+    let run = weft_run(&guest("word_count"), dir.path(), &[], &["*.log", "3"]);
+    run.assert_ok();
+    let lines: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            vec!["8", "words,", "4", "distinct"],
+            vec!["3", "b"],
+            vec!["2", "a"],
+            vec!["2", "c"]
+        ]
+    );
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Carrier {
+    flights: u64,
+    departed: u64,
+    avg: f64,
+}
+
+#[test]
+fn flights_per_carrier_matches_native() {
+    let (path, which) = flights_csv();
+    eprintln!("flights test on the {which}: {}", path.display());
+    let data = path.parent().unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let run = weft_run(&guest("flights"), data, &["--workers", "2"], &[name]);
+    run.assert_ok();
+
+    // Native: the csv crate over the same file.
+    let mut native: HashMap<String, (u64, u64, f64)> = HashMap::new();
+    let text = read_text(&path);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let carrier_at = headers.iter().position(|h| h == "carrier").unwrap();
+    let delay_at = headers.iter().position(|h| h == "dep_delay").unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let entry = native.entry(record[carrier_at].to_string()).or_default();
+        entry.0 += 1;
+        if &record[delay_at] != "NA" {
+            entry.1 += 1;
+            entry.2 += record[delay_at].parse::<f64>().unwrap();
+        }
+    }
+    assert!(native.len() >= 10, "the data has many carriers");
+
+    let mut from_weft: HashMap<String, Carrier> = HashMap::new();
+    for line in run.stdout.lines().skip(1) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let n = parts.len();
+        from_weft.insert(
+            parts[0].to_string(),
+            Carrier {
+                flights: parts[n - 3].parse().unwrap(),
+                departed: parts[n - 2].parse().unwrap(),
+                avg: parts[n - 1].parse().unwrap(),
+            },
+        );
+    }
+    assert_eq!(from_weft.len(), native.len(), "{}", run.stdout);
+    for (carrier, (flights, departed, sum)) in native {
+        let got = &from_weft[&carrier];
+        assert_eq!(
+            (got.flights, got.departed),
+            (flights, departed),
+            "carrier {carrier}"
+        );
+        let avg = sum / departed as f64;
+        assert!(
+            (got.avg - avg).abs() < 0.006,
+            "carrier {carrier}: weft {} native {avg}",
+            got.avg
+        );
+    }
+    // Sorted most delayed first.
+    let avgs: Vec<f64> = run
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+        .collect();
+    assert!(avgs.windows(2).all(|w| w[0] >= w[1]), "{avgs:?}");
+}
+
+#[test]
+fn flights_joins_airline_names_from_a_second_csv() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("guest-examples/flights/data");
+    let run = weft_run(
+        &guest("flights"),
+        &repo,
+        &[],
+        &["flights-sample.csv.gz", "airlines.csv"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("UA") && l.contains("United Air Lines Inc.")),
+        "{}",
+        run.stdout
+    );
+}

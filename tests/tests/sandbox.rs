@@ -1,0 +1,165 @@
+//! The sandbox holds: each misbehaving guest is stopped with a clear error, and `weft` itself
+//! exits normally (non-zero) rather than crashing.
+
+use std::path::Path;
+use weft_tests::{guest, weft, weft_run};
+
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/inside.txt"), "one\ntwo\n").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "top secret\n").unwrap();
+    dir
+}
+
+#[test]
+fn an_endless_loop_in_a_closure_stops_at_the_task_deadline() {
+    let dir = data_dir();
+    let run = weft_run(
+        &guest("spin_in_closure"),
+        dir.path(),
+        &["--task-timeout", "1"],
+        &[],
+    );
+    run.assert_failed_with(&[
+        "deadline exceeded",
+        "1s limit",
+        "`map at ",
+        "spin_in_closure.rs",
+    ]);
+}
+
+#[test]
+fn an_endless_loop_in_main_stops_at_the_driver_deadline() {
+    let dir = data_dir();
+    let run = weft_run(
+        &guest("spin_in_main"),
+        dir.path(),
+        &["--task-timeout", "1"],
+        &[],
+    );
+    run.assert_failed_with(&[
+        "the driver failed",
+        "deadline exceeded",
+        "the driver (main)",
+    ]);
+    // The action before the loop ran and printed: waiting for it did not use up the budget.
+    assert!(run.stdout.contains("counted 100"), "{}", run.stdout);
+}
+
+#[test]
+fn unbounded_allocation_stops_at_the_memory_limit() {
+    let dir = data_dir();
+    let run = weft_run(
+        &guest("alloc_forever"),
+        dir.path(),
+        &["--memory-limit", "64"],
+        &[],
+    );
+    run.assert_failed_with(&["memory limit reached", "64 MiB", "`map at "]);
+}
+
+#[test]
+fn guests_see_no_host_files_and_no_environment() {
+    let dir = data_dir();
+    let run = weft_run(&guest("host_access"), dir.path(), &[], &[]);
+    run.assert_ok();
+    for place in ["driver", "task"] {
+        for probe in [
+            "passwd: denied",
+            "cwd: denied",
+            "env vars: 0",
+            "PATH: unset",
+        ] {
+            let line = format!("{place} {probe}");
+            assert!(
+                run.stdout.contains(&line),
+                "missing {line:?} in\n{}",
+                run.stdout
+            );
+        }
+    }
+    assert!(!run.stdout.contains("root:"), "passwd content leaked");
+}
+
+#[test]
+fn a_panic_in_a_closure_reports_its_message_and_operator() {
+    let dir = data_dir();
+    let run = weft_run(&guest("panic_in_closure"), dir.path(), &[], &[]);
+    run.assert_failed_with(&[
+        "guest panicked in `map at ",
+        "panic_in_closure.rs",
+        "record 7 is unlucky",
+    ]);
+}
+
+#[test]
+fn paths_outside_the_data_dir_are_refused() {
+    let dir = data_dir();
+    let data = dir.path().join("data");
+    let run = weft_run(&guest("read_path"), &data, &[], &["inside.txt"]);
+    run.assert_ok();
+    assert_eq!(run.stdout.trim(), "2 lines");
+    let secret = dir.path().join("secret.txt");
+    std::os::unix::fs::symlink(&secret, data.join("link.txt")).unwrap();
+    for path in [
+        "../secret.txt",
+        secret.to_str().unwrap(),
+        "/etc/passwd",
+        "link.txt",
+        "../*.txt",
+    ] {
+        let run = weft_run(&guest("read_path"), &data, &[], &[path]);
+        run.assert_failed_with(&["is outside the data directory"]);
+        assert!(!run.stdout.contains("lines"), "{path}: {}", run.stdout);
+    }
+    let run = weft_run(&guest("read_path"), &data, &[], &["missing.txt"]);
+    run.assert_failed_with(&["`missing.txt` not found in the data directory"]);
+}
+
+#[test]
+fn corrupt_and_foreign_modules_are_refused_at_load() {
+    let dir = data_dir();
+    let real = std::fs::read(guest("word_count")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "text.wasm",
+            b"this is not wasm at all".to_vec(),
+            "not a WebAssembly module",
+        ),
+        (
+            "truncated.wasm",
+            real[..real.len() / 2].to_vec(),
+            "invalid WebAssembly module",
+        ),
+        (
+            "bad-section.wasm",
+            {
+                // The first section's id turned into one that does not exist.
+                let mut m = real.clone();
+                m[8] = 0x7f;
+                m
+            },
+            "invalid WebAssembly module",
+        ),
+        // A valid module that is not a Weft job: the minimal empty module.
+        ("empty.wasm", b"\0asm\x01\0\0\0".to_vec(), "not a Weft job"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let run = weft_run(&path, dir.path(), &[], &[]);
+        run.assert_failed_with(&[expected]);
+    }
+    let run = weft_run(Path::new("/nonexistent/job.wasm"), dir.path(), &[], &[]);
+    run.assert_failed_with(&["cannot read /nonexistent/job.wasm"]);
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    let run = weft(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = weft(&["run", "x.wasm", "--memory-limit", "0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--memory-limit"), "{}", run.stderr);
+}
