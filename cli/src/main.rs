@@ -101,8 +101,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match outcome.failed_action {
-        Some(cause) => eprintln!("weft: job failed: {cause}"),
-        None => eprintln!("weft: job exited with status {}", outcome.exit_code),
+        Some(cause) if !outcome.cause_shown => eprintln!("weft: job failed: {cause}"),
+        _ => eprintln!("weft: job exited with status {}", outcome.exit_code),
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(1, 255) as u8))
 }

@@ -9,6 +9,9 @@ use weft::plan::{ActionReply, ActionRequest};
 use weft_runtime::capture::CapturedOutput;
 use weft_runtime::{DataDir, DataDirError, Engine, ModuleError, SandboxPolicy, TaskError};
 
+/// Bytes of the driver's stderr kept (besides printing it) to tell whether it reported a failure.
+const DRIVER_STDERR_KEPT: usize = 64 << 10;
+
 /// A job to run on this machine.
 pub struct LocalJob {
     /// The module's bytes.
@@ -46,6 +49,9 @@ pub struct JobOutcome {
     pub exit_code: i32,
     /// The last failed action's cause, if any action failed.
     pub failed_action: Option<String>,
+    /// Whether the driver already printed that cause on its stderr (e.g. `main` returned the
+    /// error), so that it need not be repeated.
+    pub cause_shown: bool,
 }
 
 /// Run `job`; the driver's stdout and stderr go to this process's.
@@ -75,7 +81,7 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         rmp_serde::to_vec(&reply).unwrap_or_default()
     });
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
-    let stderr = CapturedOutput::forward(0, Box::new(std::io::stderr()));
+    let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
     let report = module
         .run_driver(&job.args, &stdout, &stderr, handler)
         .map_err(RunError::Driver)?;
@@ -83,8 +89,14 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
+    let (shown, _) = stderr.contents();
+    let shown = String::from_utf8_lossy(&shown);
+    let cause_shown = failed_action
+        .as_ref()
+        .is_some_and(|c| shown.contains(c.as_str()));
     Ok(JobOutcome {
         exit_code: report.exit_code,
         failed_action,
+        cause_shown,
     })
 }

@@ -7,6 +7,7 @@
 use crate::scheduler::{ActionState, Scheduler, TaskFailure, TaskId};
 use crate::stages::{JobGraph, PlanError, StageInput, StageOutput, plan_stages};
 use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -57,7 +58,18 @@ impl LocalCluster {
                         loop {
                             let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(work) = next else { break };
-                            let result = module.run_task(&work.guest, work.input, work.output);
+                            // A panic here would be a bug in the host, not the job; report it as
+                            // this task's failure instead of leaving the action waiting forever.
+                            let result =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    module.run_task(&work.guest, work.input, work.output)
+                                }))
+                                .unwrap_or_else(|panic| {
+                                    Err(TaskError::Setup(format!(
+                                        "internal error: {}",
+                                        panic_text(&panic)
+                                    )))
+                                });
                             if done_tx.send((work.id, result)).is_err() {
                                 break;
                             }
@@ -99,7 +111,8 @@ impl LocalCluster {
             }
             ActionKind::ToDriver => None,
         };
-        let mut run = ActionRun::new(&graph, text_output.as_ref());
+        let progress = progress_bar(&graph);
+        let mut run = ActionRun::new(&graph, text_output.as_ref(), &progress);
         let mut scheduler = Scheduler::new(&graph);
         let work = self
             .work
@@ -126,6 +139,10 @@ impl LocalCluster {
                     scheduler.succeeded(id);
                     let (done, total) = scheduler.progress(id.stage);
                     tracing::debug!(stage = id.stage, done, total, "task finished");
+                    progress.inc(1);
+                    if done == total && id.stage + 1 < graph.stages.len() {
+                        progress.set_message(stage_message(&graph, id.stage + 1));
+                    }
                 }
                 Err(e) => {
                     let failure = TaskFailure {
@@ -162,6 +179,14 @@ impl LocalCluster {
     }
 }
 
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a worker thread panicked".into())
+}
+
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.work = None;
@@ -171,9 +196,32 @@ impl Drop for LocalCluster {
     }
 }
 
+/// A progress bar over all tasks of an action, drawn only when stderr is a terminal.
+fn progress_bar(graph: &JobGraph) -> ProgressBar {
+    let total = graph.stages.iter().map(|s| s.partitions as u64).sum();
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg} [{bar:25}] {pos}/{len} tasks, {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(stage_message(graph, 0));
+    bar
+}
+
+fn stage_message(graph: &JobGraph, stage: usize) -> String {
+    let describe = graph
+        .stages
+        .get(stage)
+        .map(|s| s.describe())
+        .unwrap_or_default();
+    format!("stage {}/{}: {describe}", stage + 1, graph.stages.len())
+}
+
 /// The state of one action while it runs: stored map outputs and results.
 struct ActionRun<'a> {
     graph: &'a JobGraph,
+    progress: &'a ProgressBar,
     guests: Vec<Arc<GuestTask>>,
     text_output: Option<&'a TextOutput>,
     /// Map outputs: stage → map partition → bucket → batches.
@@ -184,10 +232,15 @@ struct ActionRun<'a> {
 }
 
 impl<'a> ActionRun<'a> {
-    fn new(graph: &'a JobGraph, text_output: Option<&'a TextOutput>) -> Self {
+    fn new(
+        graph: &'a JobGraph,
+        text_output: Option<&'a TextOutput>,
+        progress: &'a ProgressBar,
+    ) -> Self {
         let last = graph.stages.last().map_or(0, |s| s.partitions as usize);
         ActionRun {
             graph,
+            progress,
             guests: graph
                 .stages
                 .iter()
@@ -240,9 +293,14 @@ impl<'a> ActionRun<'a> {
 
     fn record(&mut self, id: TaskId, report: TaskReport) {
         for (stream, bytes) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
-            for line in String::from_utf8_lossy(bytes).lines() {
-                eprintln!("[stage {} task {} {stream}] {line}", id.stage, id.partition);
+            if bytes.is_empty() {
+                continue;
             }
+            self.progress.suspend(|| {
+                for line in String::from_utf8_lossy(bytes).lines() {
+                    eprintln!("[stage {} task {} {stream}] {line}", id.stage, id.partition);
+                }
+            });
         }
         if let Some((n, first)) = report.bad_rows {
             let entry = self.bad_rows.get_or_insert((0, first));

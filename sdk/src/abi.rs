@@ -15,7 +15,7 @@
 //!
 //! Imports, all in module [`IMPORT_MODULE`]; the signatures are fixed here and in the host linker.
 
-use crate::plan::{Call, serde_bytes_compat as bytes_serde};
+use crate::plan::Call;
 use serde::{Deserialize, Serialize};
 
 /// Wasm import module name of every host function.
@@ -172,10 +172,6 @@ impl CsvOptions {
         self
     }
 }
-
-/// Raw bytes inside MessagePack, used for buffers the guest emits as-is.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct RawBytes(#[serde(with = "bytes_serde")] pub Vec<u8>);
 
 #[cfg(test)]
 mod tests {

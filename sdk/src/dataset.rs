@@ -252,3 +252,53 @@ pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeId) {
     let id = ids[&Rc::as_ptr(target)];
     (plan, id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Context;
+
+    #[test]
+    fn a_dataset_used_twice_appears_once_in_the_plan() {
+        let ctx = Context::new();
+        let base = ctx.parallelize(vec![1u32, 2, 3], 2).map(|x: u32| x + 1);
+        let left = base.map(|x: u32| (x, 1u32));
+        let both = left
+            .reduce_by_key(|a, b| a + b)
+            .map(|(k, v): (u32, u32)| k + v);
+        let (plan, target) = build_plan(&both.node);
+        // source, map, map, shuffle, map: five nodes, parents first.
+        assert_eq!(plan.nodes.len(), 5);
+        assert_eq!(target, 4);
+        for (i, node) in plan.nodes.iter().enumerate() {
+            match &node.kind {
+                NodeKind::Source { .. } => assert_eq!(i, 0),
+                NodeKind::Narrow { parent, .. } | NodeKind::Shuffle { parent, .. } => {
+                    assert!((*parent as usize) < i)
+                }
+            }
+        }
+        // Building the same plan from a shared parent reuses its node.
+        let (plan2, _) = build_plan(&base.node);
+        assert_eq!(plan2.nodes.len(), 2);
+    }
+
+    #[test]
+    fn parallelize_spreads_records_over_the_asked_partitions() {
+        let ctx = Context::new();
+        let ds = ctx.parallelize((0..10u32).collect(), 3);
+        let (plan, _) = build_plan(&ds.node);
+        let NodeKind::Source {
+            source: Source::Inline { partitions },
+            ..
+        } = &plan.nodes[0].kind
+        else {
+            panic!("expected an inline source");
+        };
+        let sizes: Vec<usize> = partitions
+            .iter()
+            .map(|p| rmp_serde::from_slice::<Vec<u32>>(&p.0).unwrap().len())
+            .collect();
+        assert_eq!(sizes, [4, 4, 2]);
+    }
+}

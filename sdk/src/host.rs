@@ -104,7 +104,6 @@ mod native {
     pub(crate) fn emit(_channel: u32, _bytes: &[u8]) {
         unreachable!("{OUTSIDE}")
     }
-    pub(crate) fn panic_message(_message: &str) {}
     pub(crate) fn bad_rows(_count: u64, _first_error: &str) {
         unreachable!("{OUTSIDE}")
     }

@@ -131,7 +131,7 @@ fn every_transformation_and_action_matches_native() {
         .map(|k| (k, *numbers.iter().filter(|x| *x % 7 == k).max().unwrap()))
         .collect();
     let expected = format!(
-        "evens count: {}\ntake 3: {:?}\nfirst: {:?}\nexpanded sum: {:?}\nper partition: {:?}\ngrouped: {:?}\nmax by mod 7: {:?}\nempty: count=0 first=None reduce=None\n",
+        "evens count: {}\ntake 3: {:?}\nfirst: {:?}\nexpanded sum: {:?}\nper partition: {:?}\ngrouped: {:?}\nmax by mod 7: {:?}\nabove mean: {}\nempty: count=0 first=None reduce=None\n",
         evens.len(),
         &evens[..3],
         evens.first(),
@@ -139,6 +139,10 @@ fn every_transformation_and_action_matches_native() {
         vec![200u64; 5],
         grouped,
         maxes,
+        numbers
+            .iter()
+            .filter(|&&x| x > numbers.iter().sum::<u64>() / 1000)
+            .count(),
     );
     assert_eq!(run.stdout, expected);
 }

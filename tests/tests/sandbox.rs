@@ -163,3 +163,62 @@ fn bad_command_lines_are_usage_errors() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--memory-limit"), "{}", run.stderr);
 }
+
+#[test]
+fn time_spent_waiting_for_actions_does_not_count_against_the_driver() {
+    let dir = data_dir();
+    // Six tasks of 700 ms on one worker: the action takes over 4 s, the budget is 2 s, and every
+    // task stays under its own 2 s deadline.
+    let run = weft_run(
+        &guest("slow_action"),
+        dir.path(),
+        &["--task-timeout", "2", "--workers", "1"],
+        &["700"],
+    );
+    run.assert_ok();
+    assert_eq!(run.stdout.trim(), "tasks done: 6");
+}
+
+#[test]
+fn task_output_is_captured_with_a_cap_and_labelled() {
+    let dir = data_dir();
+    let run = weft_run(&guest("chatty"), dir.path(), &[], &[]);
+    run.assert_ok();
+    assert_eq!(run.stdout.trim(), "count: 1");
+    assert!(
+        run.stderr
+            .contains("[stage 0 task 0 stdout] hello from a task"),
+        "{}",
+        &run.stderr[..500]
+    );
+    assert!(
+        run.stderr
+            .contains("[stage 0 task 0 stderr] chatter line 0 ")
+    );
+    // About 5 MB were printed; at most the 64 KiB cap reaches the log.
+    assert!(
+        run.stderr.len() < 100 << 10,
+        "{} bytes of stderr",
+        run.stderr.len()
+    );
+    assert!(!run.stderr.contains("chatter line 99999"));
+}
+
+#[test]
+fn an_action_inside_a_closure_fails_the_task_cleanly() {
+    let dir = data_dir();
+    let run = weft_run(&guest("nested_action"), dir.path(), &[], &[]);
+    run.assert_failed_with(&["actions can only run in the driver", "`map at "]);
+}
+
+#[test]
+fn a_memory_limit_below_the_module_s_own_needs_is_reported_as_such() {
+    let dir = data_dir();
+    let run = weft_run(
+        &guest("read_path"),
+        dir.path(),
+        &["--memory-limit", "1"],
+        &["data/inside.txt"],
+    );
+    run.assert_failed_with(&["memory limit reached", "1 MiB"]);
+}

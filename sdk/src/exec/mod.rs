@@ -142,6 +142,7 @@ pub(crate) fn call(label: String, func: FnRef, arg: Vec<u8>) -> Call {
 
 /// Send panic messages to the host before the guest traps, so the host can report them with the
 /// operator that panicked.
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();

@@ -34,6 +34,12 @@ fn main() -> weft::Result<()> {
         .collect()?;
     reduced.sort();
     println!("max by mod 7: {reduced:?}");
+    // One action's result feeds the next.
+    let mean = numbers.reduce(|a, b| a + b)?.unwrap_or(0) / numbers.count()?;
+    println!(
+        "above mean: {}",
+        numbers.filter_with(mean, |m, x| x > m).count()?
+    );
     let empty = numbers.filter(|_| false);
     println!(
         "empty: count={} first={:?} reduce={:?}",
