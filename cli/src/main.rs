@@ -1,13 +1,12 @@
-//! The `weft` command line. `weft run` runs a job on the embedded engine; cluster commands come
-//! with the cluster.
+//! The `weft` command line: `run` (embedded engine), `coordinator` and `node` (cluster
+//! processes), `status` (cluster state). Each command family lives in its own module; errors are
+//! `anyhow` here, at the binary's edge.
 
-use anyhow::Context as _;
+mod cluster;
+mod run;
+
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use weft_coordinator::{LocalJob, run_local};
-use weft_runtime::SandboxPolicy;
 
 #[derive(Parser)]
 #[command(
@@ -23,32 +22,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a job on the embedded engine, using this machine's cores.
-    Run(RunArgs),
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The job: a .wasm built with `cargo build --release --target wasm32-wasip1`.
-    job: PathBuf,
-    /// Worker threads (default: the number of cores).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Directory the job's paths are relative to; it may read and write nothing outside it.
-    #[arg(long, default_value = ".")]
-    data_dir: PathBuf,
-    /// Seconds one task may run before it is stopped; also the driver's own CPU budget.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    task_timeout: u64,
-    /// Memory one sandbox may use, in MiB (at most 4096, the wasm32 limit).
-    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    memory_limit: u64,
-    /// Largest split of a plain-text input, in MiB (inputs are split so that every worker gets
-    /// several splits).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
-    split_size: u64,
-    /// Arguments for the job, after `--`.
-    #[arg(last = true)]
-    args: Vec<String>,
+    Run(run::RunArgs),
+    /// Run the cluster coordinator.
+    Coordinator(cluster::CoordinatorArgs),
+    /// Run a node that joins a cluster and offers task slots.
+    Node(cluster::NodeArgs),
+    /// Show the cluster's nodes.
+    Status(cluster::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +43,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run::run(args),
+        Command::Coordinator(args) => cluster::coordinator(args),
+        Command::Node(args) => cluster::node(args),
+        Command::Status(args) => cluster::status(args),
     };
     match result {
         Ok(code) => code,
@@ -72,37 +55,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let wasm =
-        std::fs::read(&args.job).with_context(|| format!("cannot read {}", args.job.display()))?;
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let task_timeout = Duration::from_secs(args.task_timeout);
-    let policy = SandboxPolicy {
-        task_timeout,
-        driver_timeout: task_timeout,
-        memory_limit: args.memory_limit << 20,
-        ..SandboxPolicy::default()
-    };
-    let job = LocalJob {
-        wasm,
-        args: args.args,
-        workers,
-        data_dir: args.data_dir,
-        policy,
-        split_bytes: Some(args.split_size << 20),
-    };
-    let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
-    if outcome.exit_code == 0 {
-        return Ok(ExitCode::SUCCESS);
-    }
-    match outcome.failed_action {
-        Some(cause) if !outcome.cause_shown => eprintln!("weft: job failed: {cause}"),
-        _ => eprintln!("weft: job exited with status {}", outcome.exit_code),
-    }
-    Ok(ExitCode::from(outcome.exit_code.clamp(1, 255) as u8))
 }

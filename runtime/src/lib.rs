@@ -14,6 +14,8 @@
 //! Data itself is read and written by the host, confined to the job's data directory
 //! ([`DataDir`]): file sources ([`input`]), text output ([`text_output`]). Shuffle buckets and
 //! collected results are plain bytes handed back to the caller, which decides where they live.
+//!
+//! [`node`] is the node as a cluster member (join, register, heartbeat over QUIC).
 
 pub mod capture;
 mod data_dir;
@@ -22,6 +24,7 @@ mod error;
 mod host_fns;
 pub mod input;
 mod module;
+pub mod node;
 mod sandbox;
 mod task;
 pub mod text_output;

@@ -4,6 +4,8 @@
 //! The binary and the guests are built by `scripts/test.sh` before `cargo test` runs; they are
 //! found in the same target directory as the test executable itself.
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

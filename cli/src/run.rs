@@ -1,0 +1,67 @@
+//! `weft run`: a job on the embedded engine.
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use weft_coordinator::{LocalJob, run_local};
+use weft_runtime::SandboxPolicy;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The job: a .wasm built with `cargo build --release --target wasm32-wasip1`.
+    job: PathBuf,
+    /// Worker threads (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Directory the job's paths are relative to; it may read and write nothing outside it.
+    #[arg(long, default_value = ".")]
+    data_dir: PathBuf,
+    /// Seconds one task may run before it is stopped; also the driver's own CPU budget.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    task_timeout: u64,
+    /// Memory one sandbox may use, in MiB (at most 4096, the wasm32 limit).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    memory_limit: u64,
+    /// Largest split of a plain-text input, in MiB (inputs are split so that every worker gets
+    /// several splits).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    split_size: u64,
+    /// Arguments for the job, after `--`.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// `weft run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let wasm =
+        std::fs::read(&args.job).with_context(|| format!("cannot read {}", args.job.display()))?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let task_timeout = Duration::from_secs(args.task_timeout);
+    let policy = SandboxPolicy {
+        task_timeout,
+        driver_timeout: task_timeout,
+        memory_limit: args.memory_limit << 20,
+        ..SandboxPolicy::default()
+    };
+    let job = LocalJob {
+        wasm,
+        args: args.args,
+        workers,
+        data_dir: args.data_dir,
+        policy,
+        split_bytes: Some(args.split_size << 20),
+    };
+    let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
+    if outcome.exit_code == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    match outcome.failed_action {
+        Some(cause) if !outcome.cause_shown => eprintln!("weft: job failed: {cause}"),
+        _ => eprintln!("weft: job exited with status {}", outcome.exit_code),
+    }
+    Ok(ExitCode::from(outcome.exit_code.clamp(1, 255) as u8))
+}

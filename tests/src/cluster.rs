@@ -1,0 +1,161 @@
+//! Real cluster processes for tests: a coordinator and nodes on 127.0.0.1, killed when dropped.
+
+use crate::weft_bin;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `weft` process whose output goes to a file; killed on drop.
+pub struct Process {
+    child: Child,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Start `weft args...`, logging to `log`.
+    pub fn start(args: &[&str], log: PathBuf) -> Process {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(weft_bin())
+            .args(args)
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start weft");
+        Process { child, log }
+    }
+
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until its output contains `needle`; panics with the output after `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.output().contains(needle) {
+            assert!(
+                start.elapsed() < timeout,
+                "no {needle:?} within {timeout:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait for it to exit; its exit code (-1 if killed by a signal), or `None` on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// SIGKILL it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (released again; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A coordinator listening on a fresh port with its state in `dir/state`.
+pub struct Coordinator {
+    /// The process.
+    pub process: Process,
+    /// Its address.
+    pub addr: String,
+    /// Its state directory.
+    pub state: PathBuf,
+}
+
+impl Coordinator {
+    /// Start one and wait until it listens.
+    pub fn start(dir: &Path) -> Coordinator {
+        std::fs::create_dir_all(dir).expect("coordinator directory");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let state = dir.join("state");
+        let process = Process::start(
+            &[
+                "coordinator",
+                "--listen",
+                &addr,
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+            dir.join("coordinator.log"),
+        );
+        process.wait_for("coordinator listening on", Duration::from_secs(20));
+        Coordinator {
+            process,
+            addr,
+            state,
+        }
+    }
+
+    /// The join token.
+    pub fn join_token(&self) -> String {
+        std::fs::read_to_string(self.state.join("join-token"))
+            .expect("join-token")
+            .trim()
+            .to_string()
+    }
+
+    /// The admin token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.state.join("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_string()
+    }
+
+    /// Start a node with `token` and wait for it to join (or not: see `Process::wait_exit`).
+    pub fn node(&self, dir: &Path, name: &str, token: &str, slots: u32) -> Process {
+        let data = dir.join("data");
+        let work = dir.join(format!("work-{name}"));
+        std::fs::create_dir_all(&data).unwrap();
+        let slots = slots.to_string();
+        Process::start(
+            &[
+                "node",
+                "--coordinator",
+                &self.addr,
+                "--join-token",
+                token,
+                "--slots",
+                &slots,
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--work-dir",
+                work.to_str().unwrap(),
+                "--name",
+                name,
+            ],
+            dir.join(format!("{name}.log")),
+        )
+    }
+}
