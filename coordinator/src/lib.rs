@@ -8,6 +8,7 @@
 //! admission and liveness over QUIC; remote task execution plugs in at the same place as
 //! [`local`].
 
+pub mod action;
 pub mod cluster;
 pub mod job;
 pub mod local;
