@@ -1,5 +1,5 @@
 //! The `weft` command line: `run` (embedded engine), `coordinator` and `node` (cluster
-//! processes), `status` (cluster state). Each command family lives in its own module; errors are
+//! processes), `submit`, `jobs` and `status` (cluster clients). Each command family lives in its own module; errors are
 //! `anyhow` here, at the binary's edge.
 
 mod cluster;
@@ -27,7 +27,11 @@ enum Command {
     Coordinator(cluster::CoordinatorArgs),
     /// Run a node that joins a cluster and offers task slots.
     Node(cluster::NodeArgs),
-    /// Show the cluster's nodes.
+    /// Upload a job (if the cluster does not have it yet) and start it.
+    Submit(cluster::SubmitArgs),
+    /// List the cluster's jobs.
+    Jobs(cluster::JobsArgs),
+    /// Show the cluster's nodes and counters, or one job.
     Status(cluster::StatusArgs),
 }
 
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Coordinator(args) => cluster::coordinator(args),
         Command::Node(args) => cluster::node(args),
+        Command::Submit(args) => cluster::submit(args),
+        Command::Jobs(args) => cluster::jobs(args),
         Command::Status(args) => cluster::status(args),
     };
     match result {

@@ -29,6 +29,10 @@ pub trait Executor {
     fn launch(&mut self, launch: Launch<Self::MapOutput>) -> Result<(), String>;
     /// Wait for the next task to finish.
     fn wait(&mut self) -> Result<Completion<Self::MapOutput>, String>;
+    /// Nothing runs and no slot is free (e.g. no node is up): wait until one is, or fail.
+    fn wait_for_capacity(&mut self) -> Result<(), String> {
+        Err("no slot is available to run tasks".into())
+    }
 }
 
 /// A task to start.
@@ -134,6 +138,10 @@ fn try_run_action<E: Executor>(
             executor.launch(launch)?;
         }
         if scheduler.running() == 0 {
+            if scheduler.state() == ActionState::Running && executor.free_slots() == 0 {
+                executor.wait_for_capacity()?;
+                continue;
+            }
             break;
         }
         let done = executor.wait()?;

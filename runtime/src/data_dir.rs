@@ -128,6 +128,24 @@ impl DataDir {
         })
     }
 
+    /// One existing file or directory, by a path relative to the root (as another process of
+    /// the cluster named it), confined like every other path.
+    pub fn existing(&self, path: &str) -> Result<PathBuf, DataDirError> {
+        self.confine(path, &self.root.join(path))
+    }
+
+    /// A path relative to the root for a file about to be written (its parent must exist and be
+    /// inside the root).
+    pub fn new_file(&self, path: &str) -> Result<PathBuf, DataDirError> {
+        let joined = self.root.join(path);
+        let name = joined
+            .file_name()
+            .ok_or_else(|| self.outside(path))?
+            .to_owned();
+        let parent = joined.parent().ok_or_else(|| self.outside(path))?;
+        Ok(self.confine(path, parent)?.join(name))
+    }
+
     /// The files a source path names: a file, every visible file of a directory (names starting
     /// with `.` or `_` are skipped, as Spark does), or every file matching a glob; sorted by path.
     pub fn resolve_inputs(&self, path: &str) -> Result<Vec<InputFile>, DataDirError> {

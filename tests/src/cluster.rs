@@ -83,7 +83,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A coordinator listening on a fresh port with its state in `dir/state`.
+/// A coordinator listening on a fresh port with its state in `dir/state` and its data directory
+/// (shared with the nodes started through it) in `dir/data`.
 pub struct Coordinator {
     /// The process.
     pub process: Process,
@@ -99,6 +100,8 @@ impl Coordinator {
         std::fs::create_dir_all(dir).expect("coordinator directory");
         let addr = format!("127.0.0.1:{}", free_port());
         let state = dir.join("state");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data directory");
         let process = Process::start(
             &[
                 "coordinator",
@@ -106,6 +109,8 @@ impl Coordinator {
                 &addr,
                 "--state-dir",
                 state.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
             ],
             dir.join("coordinator.log"),
         );
@@ -133,7 +138,15 @@ impl Coordinator {
             .to_string()
     }
 
-    /// Start a node with `token` and wait for it to join (or not: see `Process::wait_exit`).
+    /// Run `weft <command> --coordinator ADDR --token ADMIN args...`.
+    pub fn client(&self, command: &str, args: &[&str]) -> crate::Run {
+        let token = self.admin_token();
+        let mut all = vec![command, "--coordinator", &self.addr, "--token", &token];
+        all.extend_from_slice(args);
+        crate::weft(&all)
+    }
+
+    /// Start a node with `token` (see `Process::wait_for` / `wait_exit` for the outcome).
     pub fn node(&self, dir: &Path, name: &str, token: &str, slots: u32) -> Process {
         let data = dir.join("data");
         let work = dir.join(format!("work-{name}"));

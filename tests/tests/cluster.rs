@@ -188,15 +188,21 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     .await
     .unwrap();
     match response {
-        Response::ClusterStatus { nodes } => {
+        Response::ClusterStatus { nodes, .. } => {
             assert_eq!(nodes.iter().filter(|n| n.alive).count(), 1)
         }
         other => panic!("unexpected {other:?}"),
     }
     // A request that needs a node certificate, from a connection without one, is refused.
-    let refused = transport::request(&conn, &Request::Heartbeat { running: 0 })
-        .await
-        .unwrap();
+    let refused = transport::request(
+        &conn,
+        &Request::Heartbeat {
+            running: 0,
+            counters: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
     assert!(matches!(refused, Response::Refused { .. }), "{refused:?}");
     let log = c.process.output();
     assert_eq!(

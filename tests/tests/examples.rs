@@ -1,104 +1,13 @@
 //! The example jobs on real data, compared with the same computation done natively here.
 
 use std::collections::HashMap;
-use std::io::Write;
+use weft_tests::wordcount::{native_counts, parse_counts, write_books};
 use weft_tests::{flights_csv, guest, read_text, weft_run};
-
-/// Deterministic pseudo-random text: `lines` lines over a skewed vocabulary, with punctuation
-/// and mixed case so tokenisation matters.
-fn generated_text(seed: u64, lines: usize) -> String {
-    let vocab = [
-        "the",
-        "Weft",
-        "data",
-        "sandbox",
-        "shuffle",
-        "don't",
-        "spark",
-        "river",
-        "Ünïcode",
-        "a",
-        "of",
-        "quick",
-    ];
-    let mut state = seed;
-    let mut out = String::new();
-    for _ in 0..lines {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let words = 1 + (state >> 60) as usize;
-        for w in 0..words {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let r = (state >> 33) as usize;
-            let word = vocab[(r % vocab.len()).min(r % 5 + r % 7)];
-            out.push_str(word);
-            out.push_str(if w % 4 == 3 { ", " } else { " " });
-        }
-        out.push_str(if state.is_multiple_of(3) {
-            "!\r\n"
-        } else {
-            "\n"
-        });
-    }
-    out
-}
-
-fn native_counts(texts: &[String]) -> HashMap<String, u64> {
-    let mut counts = HashMap::new();
-    for text in texts {
-        for line in text.lines() {
-            for w in word_count::words(line.to_string()) {
-                *counts.entry(w).or_insert(0) += 1;
-            }
-        }
-    }
-    counts
-}
-
-fn parse_counts(stdout: &str) -> (u64, HashMap<String, u64>) {
-    let mut lines = stdout.lines();
-    let total: u64 = lines
-        .next()
-        .expect("summary line")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let counts = lines
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            let n: u64 = parts.next().unwrap().parse().unwrap();
-            (parts.next().unwrap().to_string(), n)
-        })
-        .collect();
-    (total, counts)
-}
 
 #[test]
 fn word_count_over_a_directory_with_gzip_and_split_files_matches_native() {
     let dir = tempfile::tempdir().unwrap();
-    let books = dir.path().join("books");
-    std::fs::create_dir(&books).unwrap();
-    // Plain, big enough to be cut into several 1 MiB splits.
-    let big = generated_text(1, 120_000);
-    assert!(big.len() > 3 << 20);
-    std::fs::write(books.join("big.txt"), &big).unwrap();
-    let small = generated_text(2, 500);
-    std::fs::write(books.join("small.txt"), &small).unwrap();
-    let zipped = generated_text(3, 20_000);
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(books.join("more.txt.gz")).unwrap(),
-        flate2::Compression::fast(),
-    );
-    gz.write_all(zipped.as_bytes()).unwrap();
-    gz.finish().unwrap();
-    // Ignored like Spark does: hidden files and `_` files.
-    std::fs::write(books.join(".hidden"), "ignored words").unwrap();
-    std::fs::write(books.join("_SUCCESS"), "ignored words").unwrap();
+    let texts = write_books(&dir.path().join("books"));
 
     let run = weft_run(
         &guest("word_count"),
@@ -109,7 +18,7 @@ fn word_count_over_a_directory_with_gzip_and_split_files_matches_native() {
     run.assert_ok();
     let (total, counts) = parse_counts(&run.stdout);
 
-    let expected = native_counts(&[big, small, zipped]);
+    let expected = native_counts(&texts);
     assert_eq!(total, expected.values().sum::<u64>());
     assert_eq!(counts, expected);
 }

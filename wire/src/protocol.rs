@@ -8,7 +8,10 @@
 //! |---|---|---|
 //! | `Join` | a node without a certificate yet | the join token's secret |
 //! | `Register`, `Heartbeat` | a node | its client certificate (mutual TLS) |
-//! | `ClusterStatus` | a client (`weft status`) | the admin token's secret |
+//! | `ClusterStatus`, `HasModule`, `UploadModule`, `Submit`, `Follow`, `Jobs`, `JobStatus`, `Cancel` | a client | the admin token's secret |
+//! | `FetchModule` | a node, to the coordinator | its client certificate |
+//! | `RunTask` | the coordinator, to a node (on the node's connection) | the node's trust in the CA |
+//! | `FetchBucket` | a node, to another node's shuffle service | both certificates (mutual TLS) |
 
 use serde::{Deserialize, Serialize};
 
@@ -95,12 +98,221 @@ pub enum Request {
     Heartbeat {
         /// Tasks running now.
         running: u32,
+        /// The node's counters.
+        counters: Counters,
     },
     /// Nodes and their state (admin).
     ClusterStatus {
         /// The secret part of the admin token.
         token_secret: String,
     },
+    /// Does the coordinator already have this module?
+    HasModule {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// SHA-256 of the module, hex.
+        hash: String,
+    },
+    /// Store a module under its hash (checked).
+    UploadModule {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// SHA-256 of the module, hex.
+        hash: String,
+        /// The module.
+        #[serde(with = "serde_bytes")]
+        wasm: Vec<u8>,
+    },
+    /// Start a job from a stored module.
+    Submit {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// The module's hash.
+        hash: String,
+        /// Arguments for the job's `main`.
+        args: Vec<String>,
+    },
+    /// Stream a job's events from its start until it ends.
+    Follow {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// The job.
+        job_id: String,
+    },
+    /// All jobs.
+    Jobs {
+        /// The secret part of the admin token.
+        token_secret: String,
+    },
+    /// One job.
+    JobStatus {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// The job.
+        job_id: String,
+    },
+    /// A node asks for a module's bytes.
+    FetchModule {
+        /// The module's hash.
+        hash: String,
+    },
+    /// The coordinator asks a node to run a task.
+    RunTask(Box<TaskAssignment>),
+    /// A node asks another for one bucket of one map output.
+    FetchBucket {
+        /// The map output.
+        key: MapKey,
+        /// The bucket.
+        bucket: u32,
+    },
+}
+
+/// Identifies one map task's output on the node that holds it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    /// The job.
+    pub job: String,
+    /// The action within the job (0 for the first).
+    pub action: u32,
+    /// The stage within the action.
+    pub stage: u32,
+    /// The map partition.
+    pub partition: u32,
+}
+
+/// Where a map output lives.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MapLocation {
+    /// The node that ran the map task.
+    pub node_id: String,
+    /// Its shuffle service.
+    pub shuffle_addr: String,
+    /// The output's key there.
+    pub key: MapKey,
+    /// Bytes per bucket.
+    pub bucket_bytes: Vec<u64>,
+}
+
+/// A plain-text or CSV file piece, by its path relative to the data directory.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RemoteSplit {
+    /// Path relative to the data directory.
+    pub path: String,
+    /// First byte.
+    pub start: u64,
+    /// End (exclusive), or to the end of the file.
+    pub end: Option<u64>,
+    /// Gzip-compressed.
+    pub gzip: bool,
+    /// CSV (record-aligned chunks) rather than text.
+    pub csv: bool,
+}
+
+/// What a remote task reads.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum RemoteInput {
+    /// Nothing (an empty partition).
+    Empty,
+    /// An inline batch.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A file split.
+    Split(RemoteSplit),
+    /// One bucket of each of these map outputs.
+    Shuffle {
+        /// The bucket.
+        bucket: u32,
+        /// The map outputs.
+        maps: Vec<MapLocation>,
+    },
+}
+
+/// What a remote task writes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum RemoteOutput {
+    /// Batches returned to the coordinator for the driver.
+    Driver,
+    /// Shuffle buckets kept on the node under `key`.
+    Buckets {
+        /// How many.
+        buckets: u32,
+        /// Under which key.
+        key: MapKey,
+    },
+    /// A text part; paths relative to the data directory.
+    TextPart {
+        /// Written while the task runs.
+        tmp: String,
+        /// Final name.
+        part: String,
+    },
+}
+
+/// A task for a node.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TaskAssignment {
+    /// The job.
+    pub job: String,
+    /// The module's hash.
+    pub module_hash: String,
+    /// Task timeout, memory limit: the job's sandbox policy.
+    pub task_timeout_ms: u64,
+    /// Memory limit in bytes.
+    pub memory_limit: u64,
+    /// The guest task, MessagePack-encoded `weft::abi::GuestTask`.
+    #[serde(with = "serde_bytes")]
+    pub guest: Vec<u8>,
+    /// Input.
+    pub input: RemoteInput,
+    /// Output.
+    pub output: RemoteOutput,
+}
+
+/// One event of a job, as followers see it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// Bytes the driver wrote to stdout.
+    Stdout(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Bytes the driver (or a task, prefixed) wrote to stderr.
+    Stderr(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The job ended.
+    Finished {
+        /// The driver's exit code (0: success).
+        exit_code: i32,
+        /// Why it failed, if it did.
+        error: Option<String>,
+    },
+}
+
+/// A job as listed by `weft jobs` / `weft status JOB`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    /// Identifier.
+    pub id: String,
+    /// The module's hash.
+    pub module_hash: String,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Seconds since it started.
+    pub age_secs: u64,
+}
+
+/// Counters a process exposes (asserted by tests, shown by `weft status`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    /// Module bytes sent to nodes (coordinator) or received (node).
+    pub module_bytes_sent: u64,
+    /// Modules compiled.
+    pub compilations: u64,
+    /// Shuffle bytes served to other nodes.
+    pub shuffle_bytes_served: u64,
+    /// Shuffle bytes fetched from other nodes.
+    pub shuffle_bytes_fetched: u64,
+    /// Shuffle bytes that passed through the coordinator (always 0 by design).
+    pub shuffle_bytes_relayed: u64,
+    /// Tasks run.
+    pub tasks: u64,
 }
 
 /// The coordinator's answer.
@@ -122,11 +334,56 @@ pub enum Response {
     },
     /// Heartbeat noted.
     HeartbeatAck,
-    /// The cluster's nodes.
+    /// The cluster's nodes and the coordinator's counters (module bytes sent to nodes, shuffle
+    /// bytes relayed).
     ClusterStatus {
         /// One entry per node that ever registered since the coordinator started.
         nodes: Vec<NodeInfo>,
+        /// The coordinator's counters.
+        counters: Counters,
     },
+    /// Whether a module is stored.
+    ModuleStatus {
+        /// Stored or not.
+        present: bool,
+    },
+    /// A module was stored.
+    ModuleStored,
+    /// A job started.
+    Submitted {
+        /// Its identifier.
+        job_id: String,
+    },
+    /// One event of a followed job (many per stream).
+    Event(JobEvent),
+    /// Jobs.
+    Jobs(Vec<JobInfo>),
+    /// A module's bytes.
+    Module(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A task succeeded.
+    TaskDone {
+        /// Batches for the driver.
+        batches: Vec<serde_bytes::ByteBuf>,
+        /// Where its map output is kept.
+        map_output: Option<MapLocation>,
+        /// Rows skipped by a lenient CSV source, with the first error.
+        bad_rows: Option<(u64, String)>,
+        /// Captured stdout and stderr.
+        stdout: serde_bytes::ByteBuf,
+        /// Captured stderr.
+        stderr: serde_bytes::ByteBuf,
+    },
+    /// A task failed.
+    TaskFailed {
+        /// Why.
+        message: String,
+        /// Whether another attempt could succeed.
+        retryable: bool,
+    },
+    /// A batch of a shuffle bucket (many per stream, then `EndOfBucket`).
+    BucketBatch(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The bucket is complete.
+    EndOfBucket,
     /// The request was refused.
     Refused {
         /// Why.
@@ -149,6 +406,8 @@ pub struct NodeInfo {
     pub alive: bool,
     /// Milliseconds since its last heartbeat.
     pub last_seen_ms: u64,
+    /// The node's counters, as of its last heartbeat.
+    pub counters: Counters,
 }
 
 #[cfg(test)]

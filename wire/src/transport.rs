@@ -157,18 +157,25 @@ pub async fn connect(
     endpoint: &quinn::Endpoint,
     addr: SocketAddr,
 ) -> Result<quinn::Connection, TransportError> {
-    endpoint
-        .connect(addr, COORDINATOR_NAME)
-        .map_err(io)?
-        .await
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.contains(NOT_OUR_CLUSTER) {
-                TransportError::NotOurCluster { addr }
-            } else {
-                TransportError::Io(format!("cannot connect to {addr}: {text}"))
-            }
-        })
+    connect_to(endpoint, addr, COORDINATOR_NAME).await
+}
+
+/// Connect to the server at `addr` whose certificate is issued for `name` (a node's shuffle
+/// service is `pki::NODE_NAME`).
+pub async fn connect_to(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    name: &str,
+) -> Result<quinn::Connection, TransportError> {
+    let connecting = endpoint.connect(addr, name).map_err(io)?;
+    connecting.await.map_err(|e| {
+        let text = e.to_string();
+        if text.contains(NOT_OUR_CLUSTER) {
+            TransportError::NotOurCluster { addr }
+        } else {
+            TransportError::Io(format!("cannot connect to {addr}: {text}"))
+        }
+    })
 }
 
 /// What the pinning verifier reports; recognised in [`connect`] to tell this failure apart.
@@ -283,21 +290,32 @@ pub async fn send<T: Serialize>(
     send.write_all(&bytes).await.map_err(io)
 }
 
-/// Client side of one exchange: hello, request, response, on a new stream of `conn`.
-pub async fn request(
+/// Client side of an exchange: send hello and request on a new stream of `conn`; returns the
+/// stream to read the response(s) from.
+pub async fn open_request(
     conn: &quinn::Connection,
     request: &Request,
-) -> Result<Response, TransportError> {
+) -> Result<FramedRecv, TransportError> {
     let (mut tx, rx) = conn.open_bi().await.map_err(io)?;
     let mut rx = FramedRecv::new(rx, DEFAULT_MAX_FRAME);
     send(&mut tx, &Hello::ours()).await?;
     send(&mut tx, request).await?;
     tx.finish().map_err(io)?;
     match rx.expect::<HelloReply>().await? {
-        HelloReply::Welcome { .. } => {}
-        HelloReply::Rejected { reason } => return Err(TransportError::Rejected(reason)),
+        HelloReply::Welcome { .. } => Ok(rx),
+        HelloReply::Rejected { reason } => Err(TransportError::Rejected(reason)),
     }
-    rx.expect::<Response>().await
+}
+
+/// Client side of one exchange: hello, request, response, on a new stream of `conn`.
+pub async fn request(
+    conn: &quinn::Connection,
+    request: &Request,
+) -> Result<Response, TransportError> {
+    open_request(conn, request)
+        .await?
+        .expect::<Response>()
+        .await
 }
 
 /// Server side of one exchange: answer the hello and return the request (with the stream to

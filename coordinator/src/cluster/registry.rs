@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use weft_wire::protocol::NodeInfo;
+use weft_wire::protocol::{Counters, NodeInfo};
 
 /// A node that has not heartbeated for this long is considered gone.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,6 +14,7 @@ struct NodeState {
     shuffle_addr: String,
     last_seen: Instant,
     registered: bool,
+    counters: Counters,
 }
 
 /// All nodes known to the coordinator.
@@ -38,6 +39,7 @@ impl NodeRegistry {
                 shuffle_addr: String::new(),
                 last_seen: now,
                 registered: false,
+                counters: Counters::default(),
             },
         );
         self.by_cert.insert(cert_fingerprint, id.clone());
@@ -63,11 +65,12 @@ impl NodeRegistry {
         }
     }
 
-    /// A node is alive.
-    pub fn heartbeat(&mut self, id: &str, now: Instant) -> bool {
+    /// A node is alive; `counters` are its latest.
+    pub fn heartbeat(&mut self, id: &str, counters: Counters, now: Instant) -> bool {
         match self.nodes.get_mut(id) {
             Some(n) => {
                 n.last_seen = now;
+                n.counters = counters;
                 true
             }
             None => false,
@@ -89,6 +92,7 @@ impl NodeRegistry {
                     shuffle_addr: n.shuffle_addr.clone(),
                     alive: since < NODE_TIMEOUT,
                     last_seen_ms: since.as_millis() as u64,
+                    counters: n.counters.clone(),
                 }
             })
             .collect();
@@ -116,7 +120,7 @@ mod tests {
         assert!(r.registered(&a, 4, "127.0.0.1:1".into(), t0));
         assert!(r.registered(&b, 2, "127.0.0.1:2".into(), t0));
         let later = t0 + NODE_TIMEOUT + Duration::from_millis(1);
-        assert!(r.heartbeat(&a, later - Duration::from_secs(1)));
+        assert!(r.heartbeat(&a, Counters::default(), later - Duration::from_secs(1)));
         let status = r.status(later);
         assert_eq!(
             status
@@ -125,7 +129,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(a.as_str(), true), (b.as_str(), false)]
         );
-        assert!(!r.heartbeat("node-99", later));
+        assert!(!r.heartbeat("node-99", Counters::default(), later));
         assert!(!r.registered("node-99", 1, String::new(), later));
     }
 }

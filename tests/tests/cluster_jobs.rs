@@ -1,0 +1,162 @@
+//! Jobs on a real cluster — a coordinator and three nodes, separate processes on 127.0.0.1 —
+//! submitted with `weft submit --follow`, checked against `weft run` and native computations,
+//! with the counters that show modules are cached and shuffles go node to node.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use weft_tests::cluster::{Coordinator, Process};
+use weft_tests::wordcount::{native_counts, parse_counts, write_books};
+use weft_tests::{flights_csv, guest, weft_run};
+
+fn cluster(dir: &Path, nodes: usize) -> (Coordinator, Vec<Process>) {
+    let c = Coordinator::start(dir);
+    let nodes: Vec<Process> = (1..=nodes)
+        .map(|i| c.node(dir, &format!("n{i}"), &c.join_token(), 2))
+        .collect();
+    for n in &nodes {
+        n.wait_for("joined the cluster", Duration::from_secs(20));
+    }
+    let start = std::time::Instant::now();
+    while !c
+        .client("status", &[])
+        .stdout
+        .starts_with(&format!("{} node(s) alive", nodes.len()))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nodes did not register"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (c, nodes)
+}
+
+/// `key=value` counters from `weft status`: the coordinator's line and the sum over nodes.
+fn counters(c: &Coordinator) -> (HashMap<String, u64>, HashMap<String, u64>) {
+    // Node counters travel with heartbeats (every second): let them settle.
+    std::thread::sleep(Duration::from_millis(2500));
+    let run = c.client("status", &[]);
+    run.assert_ok();
+    let mut coordinator = HashMap::new();
+    let mut nodes: HashMap<String, u64> = HashMap::new();
+    for line in run.stdout.lines() {
+        let target = if line.starts_with("coordinator:") {
+            &mut coordinator
+        } else {
+            &mut nodes
+        };
+        for pair in line.split_whitespace().filter_map(|w| w.split_once('=')) {
+            if let Ok(v) = pair.1.parse::<u64>() {
+                *target.entry(pair.0.to_string()).or_default() += v;
+            }
+        }
+    }
+    (coordinator, nodes)
+}
+
+fn submit(c: &Coordinator, job: &str, args: &[&str]) -> weft_tests::Run {
+    let module = guest(job);
+    let mut all = vec![module.to_str().unwrap(), "--follow", "--"];
+    all.extend_from_slice(args);
+    c.client("submit", &all)
+}
+
+#[test]
+fn jobs_on_three_nodes_match_weft_run_and_native_with_cached_modules_and_direct_shuffles() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let texts = write_books(&data.join("books"));
+    let (flights, _) = flights_csv();
+    std::fs::copy(&flights, data.join("flights.csv.gz")).unwrap();
+    let (c, _nodes) = cluster(dir.path(), 3);
+
+    // Word count: same answer as native and as `weft run`.
+    let first = submit(&c, "word_count", &["books", "1000000"]);
+    first.assert_ok();
+    assert!(first.stderr.contains("uploaded module"), "{}", first.stderr);
+    let (total, counts) = parse_counts(&first.stdout);
+    let expected = native_counts(&texts);
+    assert_eq!(total, expected.values().sum::<u64>());
+    assert_eq!(counts, expected);
+    let local = weft_run(
+        &guest("word_count"),
+        &data,
+        &["--workers", "2"],
+        &["books", "1000000"],
+    );
+    local.assert_ok();
+    assert_eq!(first.stdout, local.stdout);
+
+    let (coord1, nodes1) = counters(&c);
+    assert!(coord1["module_bytes_sent"] > 0);
+    assert!(nodes1["compilations"] >= 1);
+    assert!(
+        nodes1["shuffle_bytes_fetched"] > 0,
+        "the shuffle went node to node: {nodes1:?}"
+    );
+    assert_eq!(coord1["shuffle_bytes_relayed"], 0);
+
+    // The same module again: nothing uploaded, nothing sent to nodes, nothing compiled.
+    let second = submit(&c, "word_count", &["books", "1000000"]);
+    second.assert_ok();
+    assert_eq!(second.stdout, first.stdout);
+    assert!(
+        !second.stderr.contains("uploaded module"),
+        "{}",
+        second.stderr
+    );
+    let (coord2, nodes2) = counters(&c);
+    assert_eq!(
+        coord2["module_bytes_sent"], coord1["module_bytes_sent"],
+        "module bytes were sent again"
+    );
+    assert_eq!(
+        nodes2["compilations"], nodes1["compilations"],
+        "a node compiled again"
+    );
+    assert!(nodes2["shuffle_bytes_fetched"] > nodes1["shuffle_bytes_fetched"]);
+    assert_eq!(coord2["shuffle_bytes_relayed"], 0);
+
+    // Flights: the same table as `weft run` (itself checked against native in examples.rs).
+    let on_cluster = submit(&c, "flights", &["flights.csv.gz"]);
+    on_cluster.assert_ok();
+    let local = weft_run(&guest("flights"), &data, &[], &["flights.csv.gz"]);
+    local.assert_ok();
+    assert_eq!(on_cluster.stdout, local.stdout);
+
+    let jobs = c.client("jobs", &[]);
+    jobs.assert_ok();
+    assert_eq!(
+        jobs.stdout.matches("succeeded").count(),
+        3,
+        "{}",
+        jobs.stdout
+    );
+}
+
+#[test]
+fn failures_on_the_cluster_are_reported_to_the_submitter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _nodes) = cluster(dir.path(), 2);
+    let run = submit(&c, "panic_in_closure", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("record 7 is unlucky"), "{}", run.stderr);
+    assert!(run.stderr.contains("`map at "), "{}", run.stderr);
+
+    let bogus = dir.path().join("bogus.wasm");
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(&[0x7f, 0x01, 0x00]);
+    std::fs::write(&bogus, bytes).unwrap();
+    let run = c.client("submit", &[bogus.to_str().unwrap(), "--follow"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("invalid WebAssembly module"),
+        "{}",
+        run.stderr
+    );
+
+    let status = c.client("status", &["job-1"]);
+    status.assert_ok();
+    assert!(status.stdout.contains("failed"), "{}", status.stdout);
+}
