@@ -29,6 +29,10 @@ pub trait Executor {
     fn launch(&mut self, launch: Launch<Self::MapOutput>) -> Result<(), String>;
     /// Wait for the next task to finish.
     fn wait(&mut self) -> Result<Completion<Self::MapOutput>, String>;
+    /// Whether a map output became unreachable (its node died), so it must be computed again.
+    fn is_lost(&self, _output: &Self::MapOutput) -> bool {
+        false
+    }
     /// Nothing runs and no slot is free (e.g. no node is up): wait until one is, or fail.
     fn wait_for_capacity(&mut self) -> Result<(), String> {
         Err("no slot is available to run tasks".into())
@@ -145,6 +149,14 @@ fn try_run_action<E: Executor>(
             break;
         }
         let done = executor.wait()?;
+        for (stage, partitions) in run.take_lost(executor) {
+            tracing::warn!(
+                stage,
+                ?partitions,
+                "map outputs lost with their node; recomputing them"
+            );
+            scheduler.outputs_lost(stage, &partitions);
+        }
         let id = done.id;
         match done.result {
             Ok(finished) => {
@@ -274,6 +286,28 @@ impl<'a, M: Clone> ActionRun<'a, M> {
             input,
             output,
         }
+    }
+
+    /// Forget map outputs the executor reports lost; returns them by stage.
+    fn take_lost<E: Executor<MapOutput = M>>(&mut self, executor: &E) -> Vec<(usize, Vec<u32>)> {
+        let mut lost = Vec::new();
+        for (&stage, maps) in self.shuffles.iter_mut() {
+            let gone: Vec<u32> = maps
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(p, m)| match m {
+                    Some(out) if executor.is_lost(out) => {
+                        *m = None;
+                        Some(p as u32)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !gone.is_empty() {
+                lost.push((stage, gone));
+            }
+        }
+        lost
     }
 
     fn record(&mut self, id: TaskId, finished: Finished<M>, progress: &ProgressBar) {

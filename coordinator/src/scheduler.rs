@@ -138,6 +138,20 @@ impl Scheduler {
         }
     }
 
+    /// The outputs of these completed tasks of `stage` were lost (their node died): run them
+    /// again. Tasks of later stages that need them wait until they are back.
+    pub fn outputs_lost(&mut self, stage: StageId, partitions: &[u32]) {
+        let s = &mut self.stages[stage];
+        for &p in partitions {
+            let done = &mut s.done[p as usize];
+            if *done {
+                *done = false;
+                s.done_count -= 1;
+                s.pending.push_back(p);
+            }
+        }
+    }
+
     /// Where the action stands.
     pub fn state(&self) -> ActionState {
         if let Some(f) = &self.failure {
@@ -239,6 +253,44 @@ mod tests {
             ),
             other => panic!("expected failure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn lost_map_outputs_are_recomputed_before_the_child_stage_goes_on() {
+        let mut s = two_stages();
+        let (a, b) = (s.next_task().unwrap(), s.next_task().unwrap());
+        s.succeeded(a);
+        s.succeeded(b);
+        let reduce = s.next_task().unwrap();
+        assert_eq!(reduce.stage, 1);
+        // The node holding map partition 1 died; the reduce task that was fetching fails.
+        s.outputs_lost(0, &[1]);
+        s.failed(
+            reduce,
+            &TaskFailure {
+                message: "fetch failed".into(),
+                retryable: true,
+            },
+        );
+        let again = s.next_task().unwrap();
+        assert_eq!((again.stage, again.partition), (0, 1));
+        assert_eq!(
+            s.next_task(),
+            None,
+            "the reduce stage waits for the recomputed map output"
+        );
+        s.succeeded(again);
+        let mut rest = Vec::new();
+        while let Some(t) = s.next_task() {
+            rest.push(t);
+        }
+        assert_eq!(rest.len(), 3);
+        assert!(
+            rest.iter()
+                .any(|t| t.partition == reduce.partition && t.attempt == 1)
+        );
+        rest.into_iter().for_each(|t| s.succeeded(t));
+        assert_eq!(s.state(), ActionState::Succeeded);
     }
 
     #[test]

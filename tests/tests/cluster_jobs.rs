@@ -160,3 +160,81 @@ fn failures_on_the_cluster_are_reported_to_the_submitter() {
     status.assert_ok();
     assert!(status.stdout.contains("failed"), "{}", status.stdout);
 }
+
+#[test]
+fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, mut nodes) = cluster(dir.path(), 3);
+    let module = guest("slow_shuffle");
+    let token = c.admin_token();
+    // 12 map tasks of 2 s on 6 slots: two waves. Kill node `n1` during the second wave, once it
+    // reports its first-wave tasks done: it then holds map outputs and runs more tasks.
+    let mut submit = Process::start(
+        &[
+            "submit",
+            "--coordinator",
+            &c.addr,
+            "--token",
+            &token,
+            module.to_str().unwrap(),
+            "--follow",
+            "--",
+            "2000",
+        ],
+        dir.path().join("submit.log"),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let status = c.client("status", &[]).stdout;
+        let n1_tasks = status
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some("n1"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("tasks=")?.parse::<u64>().ok())
+            });
+        if n1_tasks.is_some_and(|t| t >= 2) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "n1 never finished a task:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        submit.running(),
+        "the job ended too early to test anything:\n{}",
+        submit.output()
+    );
+    nodes[0].kill();
+    let code = submit.wait_exit(Duration::from_secs(120));
+    let output = submit.output();
+    assert_eq!(
+        code,
+        Some(0),
+        "{output}\n--- coordinator\n{}",
+        c.process.output()
+    );
+    let mut expected: Vec<(u64, u64)> = (0..10)
+        .map(|k| (k, (1..=12_000u64).filter(|x| x % 10 == k).sum()))
+        .collect();
+    expected.sort();
+    let got: Vec<(u64, u64)> = output
+        .lines()
+        .filter_map(|l| {
+            let (k, s) = l.split_once(' ')?;
+            Some((k.parse().ok()?, s.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(got, expected, "{output}");
+    let log = c.process.output();
+    assert!(
+        log.contains("node lost"),
+        "the coordinator never noticed the dead node:\n{log}"
+    );
+    assert!(
+        log.contains("recomputing them"),
+        "no lost map output was recomputed:\n{log}"
+    );
+}

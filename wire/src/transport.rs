@@ -99,7 +99,7 @@ pub fn server_endpoint(
     let crypto = QuicServerConfig::try_from(config).map_err(tls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
-    transport.max_idle_timeout(Some(Duration::from_secs(30).try_into().map_err(io)?));
+    transport.max_idle_timeout(Some(Duration::from_secs(10).try_into().map_err(io)?));
     server.transport_config(Arc::new(transport));
     quinn::Endpoint::server(server, addr)
         .map_err(|e| TransportError::Io(format!("cannot listen on {addr}: {e}")))
@@ -143,8 +143,8 @@ pub fn client_endpoint(
     let crypto = QuicClientConfig::try_from(config).map_err(tls)?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
-    transport.max_idle_timeout(Some(Duration::from_secs(30).try_into().map_err(io)?));
+    transport.keep_alive_interval(Some(Duration::from_secs(2)));
+    transport.max_idle_timeout(Some(Duration::from_secs(10).try_into().map_err(io)?));
     client.transport_config(Arc::new(transport));
     let mut endpoint =
         quinn::Endpoint::client("0.0.0.0:0".parse().expect("literal address")).map_err(io)?;

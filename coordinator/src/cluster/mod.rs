@@ -105,6 +105,7 @@ impl CoordinatorService {
 
     /// Serve until the endpoint closes.
     pub async fn serve(self) {
+        tokio::spawn(reap_lost_nodes(self.shared.clone()));
         while let Some(incoming) = self.endpoint.accept().await {
             let shared = self.shared.clone();
             tokio::spawn(async move {
@@ -113,6 +114,28 @@ impl CoordinatorService {
                     Err(e) => tracing::info!(error = %e, "connection attempt failed"),
                 }
             });
+        }
+    }
+}
+
+/// Close the connections of nodes that stopped heartbeating: their in-flight tasks fail at once
+/// (and are retried elsewhere) instead of waiting for QUIC's idle timeout, and their map outputs
+/// count as lost.
+async fn reap_lost_nodes(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let lost: Vec<String> = lock(&shared.nodes)
+            .status(Instant::now())
+            .into_iter()
+            .filter(|n| !n.alive)
+            .map(|n| n.id)
+            .collect();
+        for id in lost {
+            if let Some(conn) = lock(&shared.node_conns).remove(&id) {
+                tracing::warn!(node_id = %id, "node lost: no heartbeat for {NODE_TIMEOUT:?}");
+                conn.close(2u32.into(), b"node lost");
+            }
         }
     }
 }

@@ -94,6 +94,10 @@ impl Executor for RemoteExecutor {
             .sum()
     }
 
+    fn is_lost(&self, output: &MapLocation) -> bool {
+        !self.nodes().iter().any(|(id, _)| *id == output.node_id)
+    }
+
     fn wait_for_capacity(&mut self) -> Result<(), String> {
         let start = Instant::now();
         while self.free_slots() == 0 {
