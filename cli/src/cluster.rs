@@ -129,14 +129,8 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot start the coordinator on {listen}"))?;
         let bound = service.local_addr()?;
         println!("coordinator listening on {bound}");
-        println!(
-            "join token:  {}",
-            args.state_dir.join("join-token").display()
-        );
-        println!(
-            "admin token: {}",
-            args.state_dir.join("admin-token").display()
-        );
+        println!("join token:  {}", args.state_dir.join("join-token").display());
+        println!("admin token: {}", args.state_dir.join("admin-token").display());
         tokio::select! {
             _ = service.serve() => {}
             _ = tokio::signal::ctrl_c() => println!("coordinator stopping"),
@@ -192,11 +186,7 @@ impl Client {
         let endpoint =
             transport::client_endpoint(ServerTrust::PinnedCa(token.ca_fingerprint.clone()), None)?;
         let conn = transport::connect(&endpoint, addr).await?;
-        Ok(Client {
-            conn,
-            secret: token.secret,
-            _endpoint: endpoint,
-        })
+        Ok(Client { conn, secret: token.secret, _endpoint: endpoint })
     }
 
     async fn request(&self, request: Request) -> anyhow::Result<Response> {
@@ -209,11 +199,7 @@ impl Client {
 
 fn print_jobs(jobs: &[JobInfo]) {
     for j in jobs {
-        let error = j
-            .error
-            .as_deref()
-            .map(|e| format!("  {e}"))
-            .unwrap_or_default();
+        let error = j.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default();
         println!(
             "{:<8} {:<10} {:>6}s  {}{error}",
             j.id,
@@ -251,8 +237,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             let state = if n.alive { "alive" } else { "lost" };
             let c = &n.counters;
             println!(
-                "{:<8} {:<6} {:>3} slots  {:<16} tasks={} module_bytes_received={} compilations={} shuffle_bytes_fetched={} shuffle_bytes_served={} last_seen_ms={}",
-                n.id, state, n.slots, n.name, c.tasks, c.module_bytes_sent, c.compilations, c.shuffle_bytes_fetched, c.shuffle_bytes_served, n.last_seen_ms
+                "{:<8} {:<6} {:>3} slots  {:<16} tasks={} module_bytes_received={} compilations={} shuffle_bytes_fetched={} shuffle_fetch_micros={} shuffle_bytes_served={} map_outputs_held={} last_seen_ms={}",
+                n.id, state, n.slots, n.name, c.tasks, c.module_bytes_sent, c.compilations, c.shuffle_bytes_fetched, c.shuffle_fetch_micros, c.shuffle_bytes_served, c.map_outputs_held, n.last_seen_ms
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -263,11 +249,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 pub fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
-        let Response::Jobs(jobs) = client
-            .request(Request::Jobs {
-                token_secret: client.secret.clone(),
-            })
-            .await?
+        let Response::Jobs(jobs) =
+            client.request(Request::Jobs { token_secret: client.secret.clone() }).await?
         else {
             bail!("unexpected answer");
         };
@@ -283,19 +266,13 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if !wasm.starts_with(b"\0asm") {
         bail!("{} is not a WebAssembly module", args.job.display());
     }
-    let hash: String = Sha256::digest(&wasm)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash: String = Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
         let secret = client.secret.clone();
         let present = matches!(
             client
-                .request(Request::HasModule {
-                    token_secret: secret.clone(),
-                    hash: hash.clone()
-                })
+                .request(Request::HasModule { token_secret: secret.clone(), hash: hash.clone() })
                 .await?,
             Response::ModuleStatus { present: true }
         );
@@ -310,11 +287,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             eprintln!("uploaded module {}", &hash[..12]);
         }
         let Response::Submitted { job_id } = client
-            .request(Request::Submit {
-                token_secret: secret.clone(),
-                hash,
-                args: args.args,
-            })
+            .request(Request::Submit { token_secret: secret.clone(), hash, args: args.args })
             .await?
         else {
             bail!("unexpected answer");
@@ -326,10 +299,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         }
         let mut events = transport::open_request(
             &client.conn,
-            &Request::Follow {
-                token_secret: secret,
-                job_id: job_id.clone(),
-            },
+            &Request::Follow { token_secret: secret, job_id: job_id.clone() },
         )
         .await?;
         let mut stdout = std::io::stdout();
@@ -341,6 +311,9 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
                     stdout.flush()?;
                 }
                 Some(Response::Event(JobEvent::Stderr(b))) => stderr.write_all(&b)?,
+                Some(Response::Event(JobEvent::Progress(message))) => {
+                    writeln!(stderr, "[{job_id}] {message}")?;
+                }
                 Some(Response::Event(JobEvent::Finished { exit_code, error })) => {
                     if let Some(e) = error {
                         eprintln!("weft: {job_id} failed: {e}");

@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "weft",
-    version,
-    about = "Run Spark-style data jobs compiled to WebAssembly"
-)]
+#[command(name = "weft", version, about = "Run Spark-style data jobs compiled to WebAssembly")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -29,6 +29,8 @@ pub trait Executor {
     fn launch(&mut self, launch: Launch<Self::MapOutput>) -> Result<(), String>;
     /// Wait for the next task to finish.
     fn wait(&mut self) -> Result<Completion<Self::MapOutput>, String>;
+    /// A stage of the running action completed (`message` says which, for people following).
+    fn stage_completed(&mut self, _message: &str) {}
     /// Whether a map output became unreachable (its node died), so it must be computed again.
     fn is_lost(&self, _output: &Self::MapOutput) -> bool {
         false
@@ -165,8 +167,17 @@ fn try_run_action<E: Executor>(
                 let (completed, total) = scheduler.progress(id.stage);
                 tracing::debug!(stage = id.stage, completed, total, "task finished");
                 progress.inc(1);
-                if completed == total && id.stage + 1 < graph.stages.len() {
-                    progress.set_message(stage_message(&graph, id.stage + 1));
+                if completed == total {
+                    let stage = &graph.stages[id.stage];
+                    executor.stage_completed(&format!(
+                        "stage {}/{} done ({total} tasks): {}",
+                        id.stage + 1,
+                        graph.stages.len(),
+                        stage.describe()
+                    ));
+                    if id.stage + 1 < graph.stages.len() {
+                        progress.set_message(stage_message(&graph, id.stage + 1));
+                    }
                 }
             }
             Err(failure) => {
@@ -187,13 +198,8 @@ fn try_run_action<E: Executor>(
     if let Some(out) = text_output {
         out.commit()?;
     }
-    let batches = run
-        .results
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|b| InlineBatch(b.to_vec()))
-        .collect();
+    let batches =
+        run.results.into_iter().flatten().flatten().map(|b| InlineBatch(b.to_vec())).collect();
     Ok(ActionOutput { batches })
 }
 
@@ -211,11 +217,7 @@ fn progress_bar(graph: &JobGraph) -> ProgressBar {
 }
 
 fn stage_message(graph: &JobGraph, stage: usize) -> String {
-    let describe = graph
-        .stages
-        .get(stage)
-        .map(|s| s.describe())
-        .unwrap_or_default();
+    let describe = graph.stages.get(stage).map(|s| s.describe()).unwrap_or_default();
     format!("stage {}/{}: {describe}", stage + 1, graph.stages.len())
 }
 
@@ -235,11 +237,7 @@ impl<'a, M: Clone> ActionRun<'a, M> {
         let last = graph.stages.last().map_or(0, |s| s.partitions as usize);
         ActionRun {
             graph,
-            guests: graph
-                .stages
-                .iter()
-                .map(|s| Arc::new(s.guest.clone()))
-                .collect(),
+            guests: graph.stages.iter().map(|s| Arc::new(s.guest.clone())).collect(),
             shuffles: HashMap::new(),
             results: vec![None; last],
             bad_rows: None,
@@ -258,34 +256,20 @@ impl<'a, M: Clone> ActionRun<'a, M> {
                     .get(from)
                     .map(|m| m.iter().flatten().cloned().collect())
                     .unwrap_or_default();
-                LaunchInput::Shuffle {
-                    bucket: id.partition,
-                    maps,
-                }
+                LaunchInput::Shuffle { bucket: id.partition, maps }
             }
         };
         let output = match (&stage.output, text_output) {
             (StageOutput::Shuffle { buckets }, _) => LaunchOutput::Buckets(*buckets),
             (StageOutput::TextFiles, Some(out)) => {
                 let (tmp, part) = out.part_paths(id.partition, id.attempt);
-                let relative = |p: PathBuf| {
-                    p.strip_prefix(data.root())
-                        .map(|r| r.to_path_buf())
-                        .unwrap_or(p)
-                };
-                LaunchOutput::TextPart {
-                    tmp: relative(tmp),
-                    part: relative(part),
-                }
+                let relative =
+                    |p: PathBuf| p.strip_prefix(data.root()).map(|r| r.to_path_buf()).unwrap_or(p);
+                LaunchOutput::TextPart { tmp: relative(tmp), part: relative(part) }
             }
             _ => LaunchOutput::Driver,
         };
-        Launch {
-            id,
-            guest: self.guests[id.stage].clone(),
-            input,
-            output,
-        }
+        Launch { id, guest: self.guests[id.stage].clone(), input, output }
     }
 
     /// Forget map outputs the executor reports lost; returns them by stage.

@@ -59,11 +59,7 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     let data = DataDir::new(&job.data_dir)?;
     let engine = Engine::new()?;
     let module = engine.compile(&job.wasm)?.with_policy(job.policy);
-    tracing::info!(
-        hash = module.hash(),
-        workers = job.workers,
-        "module compiled"
-    );
+    tracing::info!(hash = module.hash(), workers = job.workers, "module compiled");
     let mut cluster = LocalCluster::new(module.clone(), data, job.workers);
     if let Some(bytes) = job.split_bytes {
         cluster = cluster.with_split_bytes(bytes);
@@ -82,21 +78,11 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     });
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
-    let report = module
-        .run_driver(&job.args, &stdout, &stderr, handler)
-        .map_err(RunError::Driver)?;
-    let failed_action = failed_action
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+    let report =
+        module.run_driver(&job.args, &stdout, &stderr, handler).map_err(RunError::Driver)?;
+    let failed_action = failed_action.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (shown, _) = stderr.contents();
     let shown = String::from_utf8_lossy(&shown);
-    let cause_shown = failed_action
-        .as_ref()
-        .is_some_and(|c| shown.contains(c.as_str()));
-    Ok(JobOutcome {
-        exit_code: report.exit_code,
-        failed_action,
-        cause_shown,
-    })
+    let cause_shown = failed_action.as_ref().is_some_and(|c| shown.contains(c.as_str()));
+    Ok(JobOutcome { exit_code: report.exit_code, failed_action, cause_shown })
 }

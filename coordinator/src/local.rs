@@ -96,10 +96,7 @@ fn worker(module: JobModule, work: Arc<Mutex<Receiver<Work>>>, done: Sender<Outc
             module.run_task(&work.guest, work.input, work.output)
         }))
         .unwrap_or_else(|panic| {
-            Err(TaskError::Setup(format!(
-                "internal error: {}",
-                panic_text(&panic)
-            )))
+            Err(TaskError::Setup(format!("internal error: {}", panic_text(&panic))))
         });
         if done.send((work.id, result)).is_err() {
             break;
@@ -122,11 +119,10 @@ impl Executor for LocalCluster {
         let input: Box<dyn BatchSource> = match launch.input {
             LaunchInput::Inline(batch) => Box::new(VecSource::new(batch.map(|b| Bytes::from(b.0)))),
             LaunchInput::Split(split) => Box::new(SplitReader::new(split.into_iter().collect())),
-            LaunchInput::Shuffle { bucket, maps } => {
-                Box::new(VecSource::new(maps.iter().flat_map(|buckets| {
-                    buckets.get(bucket as usize).cloned().unwrap_or_default()
-                })))
-            }
+            LaunchInput::Shuffle { bucket, maps } => Box::new(VecSource::new(
+                maps.iter()
+                    .flat_map(|buckets| buckets.get(bucket as usize).cloned().unwrap_or_default()),
+            )),
         };
         let output = match launch.output {
             LaunchOutput::Driver => OutputSpec::Batches,
@@ -136,12 +132,7 @@ impl Executor for LocalCluster {
                 part: self.data.root().join(part),
             },
         };
-        let work = Work {
-            id: launch.id,
-            guest: launch.guest,
-            input,
-            output,
-        };
+        let work = Work { id: launch.id, guest: launch.guest, input, output };
         self.work
             .as_ref()
             .expect("open while the cluster lives")
@@ -152,10 +143,8 @@ impl Executor for LocalCluster {
     }
 
     fn wait(&mut self) -> Result<Completion<LocalMapOutput>, String> {
-        let (id, result) = self
-            .outcomes
-            .recv()
-            .map_err(|_| "the worker threads are gone".to_string())?;
+        let (id, result) =
+            self.outcomes.recv().map_err(|_| "the worker threads are gone".to_string())?;
         self.running -= 1;
         let result = match result {
             Ok(report) => {
@@ -172,10 +161,7 @@ impl Executor for LocalCluster {
                     stderr: report.stderr,
                 })
             }
-            Err(e) => Err(TaskFailure {
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-            }),
+            Err(e) => Err(TaskFailure { message: e.to_string(), retryable: e.is_retryable() }),
         };
         Ok(Completion { id, result })
     }

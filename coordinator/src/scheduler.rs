@@ -73,10 +73,7 @@ impl Scheduler {
                 attempts: vec![0; s.partitions as usize],
             })
             .collect();
-        Scheduler {
-            stages,
-            failure: None,
-        }
+        Scheduler { stages, failure: None }
     }
 
     fn stage_complete(&self, stage: StageId) -> bool {
@@ -91,19 +88,12 @@ impl Scheduler {
         }
         let ready = (0..self.stages.len()).find(|&i| {
             !self.stages[i].pending.is_empty()
-                && self.stages[i]
-                    .parents
-                    .iter()
-                    .all(|&p| self.stage_complete(p))
+                && self.stages[i].parents.iter().all(|&p| self.stage_complete(p))
         })?;
         let s = &mut self.stages[ready];
         let partition = s.pending.pop_front()?;
         s.running += 1;
-        Some(TaskId {
-            stage: ready,
-            partition,
-            attempt: s.attempts[partition as usize],
-        })
+        Some(TaskId { stage: ready, partition, attempt: s.attempts[partition as usize] })
     }
 
     /// `task` completed.
@@ -184,18 +174,9 @@ mod tests {
     use weft::plan::{Call, FnRef};
 
     fn stage(partitions: u32, parents: Vec<StageId>) -> Stage {
-        let call = Call {
-            label: "x".into(),
-            func: FnRef(1),
-            arg: vec![],
-        };
+        let call = Call { label: "x".into(), func: FnRef(1), arg: vec![] };
         Stage {
-            guest: GuestTask {
-                source: call.clone(),
-                ops: vec![],
-                sink: call,
-                buckets: 0,
-            },
+            guest: GuestTask { source: call.clone(), ops: vec![], sink: call, buckets: 0 },
             input: StageInput::Inline(vec![]),
             output: StageOutput::Driver,
             partitions,
@@ -204,9 +185,7 @@ mod tests {
     }
 
     fn two_stages() -> Scheduler {
-        Scheduler::new(&JobGraph {
-            stages: vec![stage(2, vec![]), stage(3, vec![0])],
-        })
+        Scheduler::new(&JobGraph { stages: vec![stage(2, vec![]), stage(3, vec![0])] })
     }
 
     #[test]
@@ -233,13 +212,8 @@ mod tests {
 
     #[test]
     fn retryable_failures_are_retried_then_fail_the_action() {
-        let mut s = Scheduler::new(&JobGraph {
-            stages: vec![stage(1, vec![])],
-        });
-        let lost = TaskFailure {
-            message: "node lost".into(),
-            retryable: true,
-        };
+        let mut s = Scheduler::new(&JobGraph { stages: vec![stage(1, vec![])] });
+        let lost = TaskFailure { message: "node lost".into(), retryable: true };
         for attempt in 0..MAX_ATTEMPTS {
             let t = s.next_task().unwrap();
             assert_eq!(t.attempt, attempt);
@@ -247,10 +221,9 @@ mod tests {
         }
         assert_eq!(s.next_task(), None);
         match s.state() {
-            ActionState::Failed(m) => assert!(
-                m.contains("after 4 attempts") && m.contains("node lost"),
-                "{m}"
-            ),
+            ActionState::Failed(m) => {
+                assert!(m.contains("after 4 attempts") && m.contains("node lost"), "{m}")
+            }
             other => panic!("expected failure, got {other:?}"),
         }
     }
@@ -265,30 +238,17 @@ mod tests {
         assert_eq!(reduce.stage, 1);
         // The node holding map partition 1 died; the reduce task that was fetching fails.
         s.outputs_lost(0, &[1]);
-        s.failed(
-            reduce,
-            &TaskFailure {
-                message: "fetch failed".into(),
-                retryable: true,
-            },
-        );
+        s.failed(reduce, &TaskFailure { message: "fetch failed".into(), retryable: true });
         let again = s.next_task().unwrap();
         assert_eq!((again.stage, again.partition), (0, 1));
-        assert_eq!(
-            s.next_task(),
-            None,
-            "the reduce stage waits for the recomputed map output"
-        );
+        assert_eq!(s.next_task(), None, "the reduce stage waits for the recomputed map output");
         s.succeeded(again);
         let mut rest = Vec::new();
         while let Some(t) = s.next_task() {
             rest.push(t);
         }
         assert_eq!(rest.len(), 3);
-        assert!(
-            rest.iter()
-                .any(|t| t.partition == reduce.partition && t.attempt == 1)
-        );
+        assert!(rest.iter().any(|t| t.partition == reduce.partition && t.attempt == 1));
         rest.into_iter().for_each(|t| s.succeeded(t));
         assert_eq!(s.state(), ActionState::Succeeded);
     }
@@ -298,19 +258,10 @@ mod tests {
         let mut s = two_stages();
         let a = s.next_task().unwrap();
         let b = s.next_task().unwrap();
-        s.failed(
-            a,
-            &TaskFailure {
-                message: "guest panicked".into(),
-                retryable: false,
-            },
-        );
+        s.failed(a, &TaskFailure { message: "guest panicked".into(), retryable: false });
         assert_eq!(s.next_task(), None);
         assert_eq!(s.running(), 1);
         s.succeeded(b);
-        assert_eq!(
-            s.state(),
-            ActionState::Failed("stage 0 task 0 failed: guest panicked".into())
-        );
+        assert_eq!(s.state(), ActionState::Failed("stage 0 task 0 failed: guest panicked".into()));
     }
 }

@@ -103,9 +103,7 @@ pub fn plan_stages(
         ActionKind::SaveText { .. } => StageOutput::TextFiles,
     };
     planner.stage_for(request.target, request.sink.clone(), output)?;
-    Ok(JobGraph {
-        stages: planner.stages,
-    })
+    Ok(JobGraph { stages: planner.stages })
 }
 
 struct Planner<'a> {
@@ -152,12 +150,7 @@ impl Planner<'_> {
                     let (input, partitions) = self.source_input(&source)?;
                     break (decode, input, partitions, Vec::new());
                 }
-                NodeKind::Shuffle {
-                    parent,
-                    partitions,
-                    write,
-                    read,
-                } => {
+                NodeKind::Shuffle { parent, partitions, write, read } => {
                     let from = self.shuffle_stage(at, parent, partitions, write)?;
                     let StageOutput::Shuffle { buckets } = self.stages[from].output else {
                         return Err(PlanError::Malformed("shuffle stage without buckets".into()));
@@ -172,12 +165,7 @@ impl Planner<'_> {
             _ => 0,
         };
         self.stages.push(Stage {
-            guest: GuestTask {
-                source,
-                ops,
-                sink,
-                buckets,
-            },
+            guest: GuestTask { source, ops, sink, buckets },
             input,
             output,
             partitions,
@@ -198,9 +186,7 @@ impl Planner<'_> {
         }
         // Bucket count: as asked, else at least the parallelism and the parent's partitions.
         let id = self.stage_for(parent, write, StageOutput::Shuffle { buckets: 0 })?;
-        let buckets = partitions
-            .unwrap_or(self.parallelism.max(self.stages[id].partitions))
-            .max(1);
+        let buckets = partitions.unwrap_or(self.parallelism.max(self.stages[id].partitions)).max(1);
         self.stages[id].output = StageOutput::Shuffle { buckets };
         self.stages[id].guest.buckets = buckets;
         self.shuffles.insert(node, id);
@@ -209,10 +195,9 @@ impl Planner<'_> {
 
     fn source_input(&self, source: &Source) -> Result<(StageInput, u32), PlanError> {
         Ok(match source {
-            Source::Inline { partitions } => (
-                StageInput::Inline(partitions.clone()),
-                partitions.len().max(1) as u32,
-            ),
+            Source::Inline { partitions } => {
+                (StageInput::Inline(partitions.clone()), partitions.len().max(1) as u32)
+            }
             Source::TextFiles { path } => {
                 let files = self.data.resolve_inputs(path)?;
                 let total = files.iter().map(|f| f.len).sum();

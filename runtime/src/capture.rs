@@ -38,15 +38,8 @@ impl CapturedOutput {
     }
 
     fn new(cap: usize, forward: Option<Box<dyn Write + Send>>) -> Self {
-        let state = State {
-            kept: Vec::new(),
-            cap,
-            dropped: 0,
-            forward,
-        };
-        CapturedOutput {
-            state: Arc::new(Mutex::new(state)),
-        }
+        let state = State { kept: Vec::new(), cap, dropped: 0, forward };
+        CapturedOutput { state: Arc::new(Mutex::new(state)) }
     }
 
     fn write_bytes(&self, bytes: &[u8]) {

@@ -69,10 +69,7 @@ impl DataDir {
     /// Use `root` (which must exist and be a directory).
     pub fn new(root: impl AsRef<Path>) -> Result<DataDir, DataDirError> {
         let given = root.as_ref();
-        let err = |reason: String| DataDirError::Root {
-            path: given.display().to_string(),
-            reason,
-        };
+        let err = |reason: String| DataDirError::Root { path: given.display().to_string(), reason };
         let root = given.canonicalize().map_err(|e| err(e.to_string()))?;
         if !root.is_dir() {
             return Err(err("not a directory".into()));
@@ -86,10 +83,7 @@ impl DataDir {
     }
 
     fn outside(&self, path: &str) -> DataDirError {
-        DataDirError::Outside {
-            path: path.to_string(),
-            root: self.root.display().to_string(),
-        }
+        DataDirError::Outside { path: path.to_string(), root: self.root.display().to_string() }
     }
 
     /// Canonicalise `candidate` and check it is inside the root.
@@ -99,33 +93,16 @@ impl DataDir {
                 path: path.to_string(),
                 root: self.root.display().to_string(),
             },
-            _ => DataDirError::Io {
-                path: path.to_string(),
-                reason: e.to_string(),
-            },
+            _ => DataDirError::Io { path: path.to_string(), reason: e.to_string() },
         })?;
-        if real.starts_with(&self.root) {
-            Ok(real)
-        } else {
-            Err(self.outside(path))
-        }
+        if real.starts_with(&self.root) { Ok(real) } else { Err(self.outside(path)) }
     }
 
     fn input_file(&self, path: &str, real: PathBuf) -> Result<InputFile, DataDirError> {
-        let meta = std::fs::metadata(&real).map_err(|e| DataDirError::Io {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
-        let display = real
-            .strip_prefix(&self.root)
-            .unwrap_or(&real)
-            .display()
-            .to_string();
-        Ok(InputFile {
-            path: real,
-            display,
-            len: meta.len(),
-        })
+        let meta = std::fs::metadata(&real)
+            .map_err(|e| DataDirError::Io { path: path.to_string(), reason: e.to_string() })?;
+        let display = real.strip_prefix(&self.root).unwrap_or(&real).display().to_string();
+        Ok(InputFile { path: real, display, len: meta.len() })
     }
 
     /// One existing file or directory, by a path relative to the root (as another process of
@@ -138,10 +115,7 @@ impl DataDir {
     /// inside the root).
     pub fn new_file(&self, path: &str) -> Result<PathBuf, DataDirError> {
         let joined = self.root.join(path);
-        let name = joined
-            .file_name()
-            .ok_or_else(|| self.outside(path))?
-            .to_owned();
+        let name = joined.file_name().ok_or_else(|| self.outside(path))?.to_owned();
         let parent = joined.parent().ok_or_else(|| self.outside(path))?;
         Ok(self.confine(path, parent)?.join(name))
     }
@@ -180,16 +154,12 @@ impl DataDir {
         if real.is_file() {
             return Ok(vec![self.input_file(path, real)?]);
         }
-        let entries = std::fs::read_dir(&real).map_err(|e| DataDirError::Io {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        let entries = std::fs::read_dir(&real)
+            .map_err(|e| DataDirError::Io { path: path.to_string(), reason: e.to_string() })?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| DataDirError::Io {
-                path: path.to_string(),
-                reason: e.to_string(),
-            })?;
+            let entry = entry
+                .map_err(|e| DataDirError::Io { path: path.to_string(), reason: e.to_string() })?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') || name.starts_with('_') {
@@ -234,10 +204,8 @@ impl DataDir {
                 return Err(self.outside(path));
             }
         }
-        std::fs::create_dir_all(parent).map_err(|e| DataDirError::Io {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DataDirError::Io { path: path.to_string(), reason: e.to_string() })?;
         let real_parent = self.confine(path, parent)?;
         let target = real_parent.join(name);
         if target.symlink_metadata().is_ok() {
@@ -268,10 +236,7 @@ mod tests {
         let names = |v: Vec<InputFile>| v.into_iter().map(|f| f.display).collect::<Vec<_>>();
         assert_eq!(names(data.resolve_inputs("a.txt").unwrap()), ["a.txt"]);
         assert_eq!(names(data.resolve_inputs(".").unwrap()), ["a.txt", "b.txt"]);
-        assert_eq!(
-            names(data.resolve_inputs("*.txt").unwrap()),
-            ["a.txt", "b.txt"]
-        );
+        assert_eq!(names(data.resolve_inputs("*.txt").unwrap()), ["a.txt", "b.txt"]);
         assert_eq!(data.resolve_inputs("b.txt").unwrap()[0].len, 2);
     }
 
@@ -282,43 +247,23 @@ mod tests {
             matches!(r, Err(DataDirError::Outside { .. }))
         };
         assert!(outside(data.resolve_inputs("../secret.txt")));
-        assert!(outside(data.resolve_inputs(
-            tmp.path().join("secret.txt").to_str().unwrap()
-        )));
+        assert!(outside(data.resolve_inputs(tmp.path().join("secret.txt").to_str().unwrap())));
         assert!(outside(data.resolve_inputs("/etc/passwd")));
         assert!(outside(data.resolve_inputs("../*.txt")));
-        std::os::unix::fs::symlink(
-            tmp.path().join("secret.txt"),
-            tmp.path().join("data/link.txt"),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret.txt"), tmp.path().join("data/link.txt"))
+            .unwrap();
         assert!(outside(data.resolve_inputs("link.txt")));
-        assert!(matches!(
-            data.output_dir("../out"),
-            Err(DataDirError::Outside { .. })
-        ));
-        assert!(matches!(
-            data.output_dir("new/../../out"),
-            Err(DataDirError::Outside { .. })
-        ));
+        assert!(matches!(data.output_dir("../out"), Err(DataDirError::Outside { .. })));
+        assert!(matches!(data.output_dir("new/../../out"), Err(DataDirError::Outside { .. })));
         assert!(!tmp.path().join("out").exists());
     }
 
     #[test]
     fn missing_inputs_and_existing_outputs_are_named() {
         let (_tmp, data) = setup();
-        assert!(matches!(
-            data.resolve_inputs("nope.txt"),
-            Err(DataDirError::NotFound { .. })
-        ));
-        assert!(matches!(
-            data.resolve_inputs("*.csv"),
-            Err(DataDirError::NotFound { .. })
-        ));
-        assert_eq!(
-            data.output_dir("a.txt"),
-            Err(DataDirError::OutputExists("a.txt".into()))
-        );
+        assert!(matches!(data.resolve_inputs("nope.txt"), Err(DataDirError::NotFound { .. })));
+        assert!(matches!(data.resolve_inputs("*.csv"), Err(DataDirError::NotFound { .. })));
+        assert_eq!(data.output_dir("a.txt"), Err(DataDirError::OutputExists("a.txt".into())));
         let out = data.output_dir("results/run1").unwrap();
         assert!(out.ends_with("results/run1") && !out.exists());
     }

@@ -24,10 +24,7 @@ pub enum ModuleError {
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum TaskError {
     /// The CPU deadline passed.
-    #[error(
-        "deadline exceeded: ran longer than the {limit:?} limit{}",
-        at(operator)
-    )]
+    #[error("deadline exceeded: ran longer than the {limit:?} limit{}", at(operator))]
     DeadlineExceeded {
         /// The limit that was hit.
         limit: Duration,
@@ -35,10 +32,7 @@ pub enum TaskError {
         operator: Option<String>,
     },
     /// The instance tried to grow its memory beyond the cap.
-    #[error(
-        "memory limit reached: needed more than {limit_mib} MiB{}",
-        at(operator)
-    )]
+    #[error("memory limit reached: needed more than {limit_mib} MiB{}", at(operator))]
     MemoryLimit {
         /// The cap, in MiB.
         limit_mib: u64,

@@ -119,10 +119,7 @@ fn input_next(mut caller: Caller<'_, SandboxState>) -> wasmtime::Result<i64> {
 }
 
 fn input_read(mut caller: Caller<'_, SandboxState>, ptr: u32) -> wasmtime::Result<()> {
-    let Some(batch) = task_io(caller.data_mut(), IMPORT_INPUT_READ)?
-        .pending
-        .take()
-    else {
+    let Some(batch) = task_io(caller.data_mut(), IMPORT_INPUT_READ)?.pending.take() else {
         wasmtime::bail!("`input_read` called without a batch announced by `input_next`");
     };
     let mem = memory(&mut caller)?;
@@ -181,10 +178,7 @@ fn run_action(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmt
 }
 
 fn reply_read(mut caller: Caller<'_, SandboxState>, ptr: u32) -> wasmtime::Result<()> {
-    let Some(reply) = driver_io(caller.data_mut(), IMPORT_REPLY_READ)?
-        .pending_reply
-        .take()
-    else {
+    let Some(reply) = driver_io(caller.data_mut(), IMPORT_REPLY_READ)?.pending_reply.take() else {
         wasmtime::bail!("`reply_read` called without a reply announced by `run_action`");
     };
     let mem = memory(&mut caller)?;

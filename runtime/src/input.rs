@@ -80,11 +80,7 @@ pub fn plan_splits(files: &[InputFile], format: FileFormat, split_bytes: u64) ->
         let mut start = 0;
         while start < f.len {
             let end = (start + split_bytes).min(f.len);
-            splits.push(FileSplit {
-                start,
-                end: Some(end),
-                ..whole.clone()
-            });
+            splits.push(FileSplit { start, end: Some(end), ..whole.clone() });
             start = end;
         }
     }
@@ -110,10 +106,7 @@ struct OpenSplit {
 impl SplitReader {
     /// Read `splits` in order.
     pub fn new(splits: Vec<FileSplit>) -> Self {
-        SplitReader {
-            splits: splits.into_iter(),
-            current: None,
-        }
+        SplitReader { splits: splits.into_iter(), current: None }
     }
 }
 
@@ -142,10 +135,7 @@ impl OpenSplit {
         let mut pos = 0;
         let mut next_line = 1;
         let reader: Box<dyn BufRead + Send> = if split.gzip {
-            Box::new(BufReader::with_capacity(
-                256 << 10,
-                MultiGzDecoder::new(BufReader::new(file)),
-            ))
+            Box::new(BufReader::with_capacity(256 << 10, MultiGzDecoder::new(BufReader::new(file))))
         } else {
             let mut reader;
             if split.start > 0 {
@@ -160,13 +150,7 @@ impl OpenSplit {
             }
             Box::new(reader)
         };
-        Ok(OpenSplit {
-            split,
-            reader,
-            pos,
-            next_line,
-            done: false,
-        })
+        Ok(OpenSplit { split, reader, pos, next_line, done: false })
     }
 
     fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
@@ -224,12 +208,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(batch) = reader.next_batch().unwrap() {
             let chunk = TextChunk::decode(&batch).unwrap();
-            out.extend(
-                String::from_utf8(chunk.data.to_vec())
-                    .unwrap()
-                    .lines()
-                    .map(str::to_string),
-            );
+            out.extend(String::from_utf8(chunk.data.to_vec()).unwrap().lines().map(str::to_string));
         }
         out
     }
@@ -238,15 +217,10 @@ mod tests {
     fn every_line_is_read_once_whatever_the_split_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.txt");
-        let text: String = (0..500)
-            .map(|i| format!("line {i} {}\n", "x".repeat(i % 17)))
-            .collect();
+        let text: String = (0..500).map(|i| format!("line {i} {}\n", "x".repeat(i % 17))).collect();
         std::fs::write(&path, &text).unwrap();
-        let file = InputFile {
-            path: path.clone(),
-            display: "t.txt".into(),
-            len: text.len() as u64,
-        };
+        let file =
+            InputFile { path: path.clone(), display: "t.txt".into(), len: text.len() as u64 };
         let expected: Vec<String> = text.lines().map(str::to_string).collect();
         for split in [1, 7, 64, 1000, 1 << 20] {
             let splits = plan_splits(std::slice::from_ref(&file), FileFormat::Text, split);
@@ -273,11 +247,7 @@ mod tests {
         );
         gz.write_all(b"alpha\nbeta\ngamma").unwrap();
         gz.finish().unwrap();
-        let file = InputFile {
-            path,
-            display: "t.txt.gz".into(),
-            len: 3,
-        };
+        let file = InputFile { path, display: "t.txt.gz".into(), len: 3 };
         let splits = plan_splits(&[file], FileFormat::Text, 1);
         assert_eq!(splits.len(), 1);
         assert_eq!(lines_of(splits), ["alpha", "beta", "gamma"]);
@@ -292,11 +262,7 @@ mod tests {
             text.push_str(&format!("{i},\"two\nlines\"\n"));
         }
         std::fs::write(&path, &text).unwrap();
-        let file = InputFile {
-            path,
-            display: "q.csv".into(),
-            len: text.len() as u64,
-        };
+        let file = InputFile { path, display: "q.csv".into(), len: text.len() as u64 };
         let mut reader = SplitReader::new(plan_splits(&[file], FileFormat::Csv, 1));
         let mut chunks = 0;
         while let Some(batch) = reader.next_batch().unwrap() {

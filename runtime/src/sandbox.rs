@@ -122,9 +122,7 @@ impl JobModule {
             .build_p1();
         let state = SandboxState {
             wasi,
-            limiter: MemoryCap {
-                limit: self.policy.memory_limit as usize,
-            },
+            limiter: MemoryCap { limit: self.policy.memory_limit as usize },
             role,
             op_cell: None,
             panic_message: None,
@@ -149,10 +147,7 @@ pub(crate) fn classify(
     let operator = current_operator(store, memory);
     let state = store.data_mut();
     if error.is::<MemoryCapHit>() {
-        return TaskError::MemoryLimit {
-            limit_mib: state.limiter.limit as u64 >> 20,
-            operator,
-        };
+        return TaskError::MemoryLimit { limit_mib: state.limiter.limit as u64 >> 20, operator };
     }
     if let Some(host) = state.host_error.take() {
         return host;
@@ -163,10 +158,7 @@ pub(crate) fn classify(
     if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return TaskError::DeadlineExceeded { limit, operator };
     }
-    TaskError::Trap {
-        operator,
-        message: format!("{error:#}"),
-    }
+    TaskError::Trap { operator, message: format!("{error:#}") }
 }
 
 /// The label of the operator whose code was running, read from the guest's cell.

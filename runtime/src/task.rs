@@ -71,12 +71,7 @@ pub enum TaskOutput {
 pub(crate) enum OutputSink {
     Batches(Vec<Bytes>),
     Buckets(Vec<Vec<Bytes>>),
-    Text {
-        writer: BufWriter<File>,
-        tmp: PathBuf,
-        part: PathBuf,
-        bytes: u64,
-    },
+    Text { writer: BufWriter<File>, tmp: PathBuf, part: PathBuf, bytes: u64 },
 }
 
 impl OutputSink {
@@ -110,12 +105,7 @@ impl OutputSink {
                     )));
                 }
             },
-            OutputSink::Text {
-                writer,
-                tmp,
-                bytes: written,
-                ..
-            } => {
+            OutputSink::Text { writer, tmp, bytes: written, .. } => {
                 writer.write_all(bytes).map_err(|e| {
                     TaskError::Output(format!("cannot write {}: {e}", tmp.display()))
                 })?;
@@ -129,12 +119,7 @@ impl OutputSink {
         Ok(match self {
             OutputSink::Batches(b) => TaskOutput::Batches(b),
             OutputSink::Buckets(b) => TaskOutput::Buckets(b),
-            OutputSink::Text {
-                writer,
-                tmp,
-                part,
-                bytes,
-            } => {
+            OutputSink::Text { writer, tmp, part, bytes } => {
                 let file = writer.into_inner().map_err(|e| {
                     TaskError::Output(format!("cannot write {}: {}", tmp.display(), e.error()))
                 })?;
@@ -193,26 +178,13 @@ impl JobModule {
         let sink = OutputSink::open(output)?;
         let stdout = CapturedOutput::buffer(self.policy.output_cap);
         let stderr = CapturedOutput::buffer(self.policy.output_cap);
-        let io = TaskIo {
-            input,
-            pending: None,
-            output: sink,
-            bad_rows: None,
-            labels,
-        };
+        let io = TaskIo { input, pending: None, output: sink, bad_rows: None, labels };
         let limit = self.policy.task_timeout;
-        let mut store = self.new_store(
-            Role::Task(io),
-            &["weft-task".to_string()],
-            &stdout,
-            &stderr,
-            limit,
-        );
+        let mut store =
+            self.new_store(Role::Task(io), &["weft-task".to_string()], &stdout, &stderr, limit);
         let outcome = self.call_task(&mut store, &encoded);
         let state = store.into_data();
-        let Role::Task(io) = state.role else {
-            unreachable!("a task store holds a task role")
-        };
+        let Role::Task(io) = state.role else { unreachable!("a task store holds a task role") };
         match outcome {
             Ok(()) => Ok(TaskReport {
                 output: io.output.finish()?,
@@ -233,10 +205,8 @@ impl JobModule {
         encoded: &[u8],
     ) -> Result<(), TaskError> {
         let limit = self.policy.task_timeout;
-        let instance = self
-            .pre
-            .instantiate(&mut *store)
-            .map_err(|e| classify(e, store, None, limit))?;
+        let instance =
+            self.pre.instantiate(&mut *store).map_err(|e| classify(e, store, None, limit))?;
         let memory = instance.get_memory(&mut *store, "memory");
         let result = (|| {
             let alloc = instance.get_typed_func::<u32, u32>(&mut *store, EXPORT_ALLOC)?;
@@ -272,19 +242,13 @@ impl JobModule {
         actions: ActionHandler,
     ) -> Result<DriverReport, TaskError> {
         let limit = self.policy.driver_timeout;
-        let io = DriverIo {
-            actions,
-            pending_reply: None,
-            budget: limit,
-            resumed_at: Instant::now(),
-        };
+        let io =
+            DriverIo { actions, pending_reply: None, budget: limit, resumed_at: Instant::now() };
         let mut argv = vec!["job".to_string()];
         argv.extend_from_slice(args);
         let mut store = self.new_store(Role::Driver(io), &argv, stdout, stderr, limit);
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(e, &mut store, None, limit))?;
+        let instance =
+            self.pre.instantiate(&mut store).map_err(|e| classify(e, &mut store, None, limit))?;
         let memory = instance.get_memory(&mut store, "memory");
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")

@@ -24,30 +24,19 @@ impl TextOutput {
     /// Start writing the directory `path` of `data` (which must not exist yet).
     pub fn create(data: &DataDir, path: &str) -> Result<TextOutput, DataDirError> {
         let target = data.output_dir(path)?;
-        let name = target
-            .file_name()
-            .expect("output_dir returns a named path")
-            .to_string_lossy();
+        let name = target.file_name().expect("output_dir returns a named path").to_string_lossy();
         let seq = STAGING_SEQ.fetch_add(1, Ordering::Relaxed);
         let staging =
             target.with_file_name(format!(".{name}.weft-staging-{}-{seq}", std::process::id()));
-        std::fs::create_dir(&staging).map_err(|e| DataDirError::Io {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok(TextOutput {
-            target,
-            staging,
-            committed: false,
-        })
+        std::fs::create_dir(&staging)
+            .map_err(|e| DataDirError::Io { path: path.to_string(), reason: e.to_string() })?;
+        Ok(TextOutput { target, staging, committed: false })
     }
 
     /// Temporary and final path of part `partition` written by attempt `attempt`.
     pub fn part_paths(&self, partition: u32, attempt: u32) -> (PathBuf, PathBuf) {
         let part = self.staging.join(format!("part-{partition:05}"));
-        let tmp = self
-            .staging
-            .join(format!(".part-{partition:05}.attempt-{attempt}"));
+        let tmp = self.staging.join(format!(".part-{partition:05}.attempt-{attempt}"));
         (tmp, part)
     }
 

@@ -118,11 +118,7 @@ impl<'a> TextChunk<'a> {
         let file = std::str::from_utf8(batch.get(4..4 + file_len)?).ok()?;
         let line_at = 4 + file_len;
         let first_line = u64::from_le_bytes(batch.get(line_at..line_at + 8)?.try_into().ok()?);
-        Some(TextChunk {
-            file,
-            first_line,
-            data: &batch[line_at + 8..],
-        })
+        Some(TextChunk { file, first_line, data: &batch[line_at + 8..] })
     }
 }
 
@@ -139,11 +135,7 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions {
-            delimiter: b',',
-            null_values: Vec::new(),
-            skip_bad_rows: false,
-        }
+        CsvOptions { delimiter: b',', null_values: Vec::new(), skip_bad_rows: false }
     }
 }
 
@@ -184,14 +176,7 @@ mod tests {
         assert_eq!(buf.len(), TextChunk::header_len("dir/a.txt"));
         buf.extend_from_slice(b"one\ntwo\n");
         let chunk = TextChunk::decode(&buf).unwrap();
-        assert_eq!(
-            chunk,
-            TextChunk {
-                file: "dir/a.txt",
-                first_line: 42,
-                data: b"one\ntwo\n"
-            }
-        );
+        assert_eq!(chunk, TextChunk { file: "dir/a.txt", first_line: 42, data: b"one\ntwo\n" });
     }
 
     #[test]

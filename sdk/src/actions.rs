@@ -15,12 +15,7 @@ use std::panic::Location;
 impl<T: 'static> Dataset<T> {
     fn run(&self, sink: Call, kind: ActionKind) -> Result<ActionOutput> {
         let (plan, target) = build_plan(&self.node);
-        let request = ActionRequest {
-            plan,
-            target,
-            sink,
-            kind,
-        };
+        let request = ActionRequest { plan, target, sink, kind };
         let bytes = rmp_serde::to_vec(&request)?;
         let reply = crate::host::run_action(&bytes)?;
         match rmp_serde::from_slice::<ActionReply>(&reply)? {
@@ -42,10 +37,7 @@ impl<T: 'static> Dataset<T> {
             Vec::new(),
         );
         let output = self.run_to_driver(sink)?;
-        output
-            .batches
-            .iter()
-            .try_fold(0u64, |sum, b| Ok(sum + rmp_serde::from_slice::<u64>(&b.0)?))
+        output.batches.iter().try_fold(0u64, |sum, b| Ok(sum + rmp_serde::from_slice::<u64>(&b.0)?))
     }
 }
 
@@ -54,11 +46,8 @@ impl<T: Record> Dataset<T> {
     #[track_caller]
     pub fn collect(&self) -> Result<Vec<T>> {
         let func = fn_ref_sink(sinks::collect::<T>);
-        let output = self.run_to_driver(exec::call(
-            label("collect", Location::caller()),
-            func,
-            Vec::new(),
-        ))?;
+        let output =
+            self.run_to_driver(exec::call(label("collect", Location::caller()), func, Vec::new()))?;
         decode_all(&output)
     }
 
@@ -89,11 +78,8 @@ impl<T: Record> Dataset<T> {
     pub fn reduce<F: Fn(T, T) -> T + 'static>(&self, f: F) -> Result<Option<T>> {
         assert_shippable!(F);
         let func = fn_ref_sink(sinks::reduce::<T, F>);
-        let output = self.run_to_driver(exec::call(
-            label("reduce", Location::caller()),
-            func,
-            Vec::new(),
-        ))?;
+        let output =
+            self.run_to_driver(exec::call(label("reduce", Location::caller()), func, Vec::new()))?;
         let mut acc: Option<T> = None;
         for batch in &output.batches {
             if let Some(partial) = rmp_serde::from_slice::<Option<T>>(&batch.0)? {
@@ -114,17 +100,8 @@ impl<T: Display + 'static> Dataset<T> {
     #[track_caller]
     pub fn save_as_text_file(&self, dir: &str) -> Result<()> {
         let func = fn_ref_sink(sinks::text::<T>);
-        let sink = exec::call(
-            label("save_as_text_file", Location::caller()),
-            func,
-            Vec::new(),
-        );
-        self.run(
-            sink,
-            ActionKind::SaveText {
-                path: dir.to_string(),
-            },
-        )?;
+        let sink = exec::call(label("save_as_text_file", Location::caller()), func, Vec::new());
+        self.run(sink, ActionKind::SaveText { path: dir.to_string() })?;
         Ok(())
     }
 }

@@ -47,9 +47,7 @@ impl Context {
         }
         let decode = fn_ref_source(sources::records::<T>);
         Dataset::from_node(NodeDef::Source {
-            source: Source::Inline {
-                partitions: batches,
-            },
+            source: Source::Inline { partitions: batches },
             decode: exec::call(label("parallelize", at), decode, Vec::new()),
         })
     }
@@ -62,14 +60,8 @@ impl Context {
         let at = Location::caller();
         let decode = fn_ref_source(sources::text_lines);
         Dataset::from_node(NodeDef::Source {
-            source: Source::TextFiles {
-                path: path.to_string(),
-            },
-            decode: exec::call(
-                format!("{} ({path})", label("text_file", at)),
-                decode,
-                Vec::new(),
-            ),
+            source: Source::TextFiles { path: path.to_string() },
+            decode: exec::call(format!("{} ({path})", label("text_file", at)), decode, Vec::new()),
         })
     }
 
@@ -91,9 +83,7 @@ impl Context {
     fn csv_at<T: Record>(&self, path: &str, options: CsvOptions, at: &Location<'_>) -> Dataset<T> {
         let decode = fn_ref_source(exec::csv_rows::<T>);
         Dataset::from_node(NodeDef::Source {
-            source: Source::CsvFiles {
-                path: path.to_string(),
-            },
+            source: Source::CsvFiles { path: path.to_string() },
             decode: exec::call(
                 format!("{} ({path})", label("csv", at)),
                 decode,

@@ -16,20 +16,9 @@ use std::rc::Rc;
 
 /// A node of the plan as the guest holds it: like [`PlanNode`] but with parents by reference.
 pub(crate) enum NodeDef {
-    Source {
-        source: Source,
-        decode: Call,
-    },
-    Narrow {
-        parent: Rc<NodeDef>,
-        op: Call,
-    },
-    Shuffle {
-        parent: Rc<NodeDef>,
-        partitions: Option<u32>,
-        write: Call,
-        read: Call,
-    },
+    Source { source: Source, decode: Call },
+    Narrow { parent: Rc<NodeDef>, op: Call },
+    Shuffle { parent: Rc<NodeDef>, partitions: Option<u32>, write: Call, read: Call },
 }
 
 /// A lazy, partitioned collection of records of type `T`.
@@ -43,28 +32,19 @@ pub struct Dataset<T> {
 
 impl<T> Clone for Dataset<T> {
     fn clone(&self) -> Self {
-        Dataset {
-            node: self.node.clone(),
-            _records: PhantomData,
-        }
+        Dataset { node: self.node.clone(), _records: PhantomData }
     }
 }
 
 impl<T: 'static> Dataset<T> {
     pub(crate) fn from_node(node: NodeDef) -> Self {
-        Dataset {
-            node: Rc::new(node),
-            _records: PhantomData,
-        }
+        Dataset { node: Rc::new(node), _records: PhantomData }
     }
 
     /// A narrow child of this dataset.
     pub(crate) fn narrow<U>(&self, op: Call) -> Dataset<U> {
         Dataset {
-            node: Rc::new(NodeDef::Narrow {
-                parent: self.node.clone(),
-                op,
-            }),
+            node: Rc::new(NodeDef::Narrow { parent: self.node.clone(), op }),
             _records: PhantomData,
         }
     }
@@ -74,11 +54,7 @@ impl<T: 'static> Dataset<T> {
     pub fn map<U: 'static, F: Fn(T) -> U + 'static>(&self, _f: F) -> Dataset<U> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::map::<T, U, F>);
-        self.narrow(exec::call(
-            label("map", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("map", Location::caller()), func, Vec::new()))
     }
 
     /// Apply `f` to every record, passing it `value` (serialised and shipped with the task).
@@ -90,11 +66,7 @@ impl<T: 'static> Dataset<T> {
     ) -> Dataset<U> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::map_with::<V, T, U, F>);
-        self.narrow(exec::call(
-            label("map_with", Location::caller()),
-            func,
-            encode_value(&value),
-        ))
+        self.narrow(exec::call(label("map_with", Location::caller()), func, encode_value(&value)))
     }
 
     /// Replace every record by the items of the iterable `f` returns.
@@ -105,11 +77,7 @@ impl<T: 'static> Dataset<T> {
     ) -> Dataset<U> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::flat_map::<T, U, I, F>);
-        self.narrow(exec::call(
-            label("flat_map", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("flat_map", Location::caller()), func, Vec::new()))
     }
 
     /// Like [`flat_map`](Self::flat_map), passing `value` to `f`.
@@ -123,11 +91,8 @@ impl<T: 'static> Dataset<T> {
     {
         assert_shippable!(F);
         let func = fn_ref_op(ops::flat_map_with::<V, T, U, I, F>);
-        let call = exec::call(
-            label("flat_map_with", Location::caller()),
-            func,
-            encode_value(&value),
-        );
+        let call =
+            exec::call(label("flat_map_with", Location::caller()), func, encode_value(&value));
         self.narrow(call)
     }
 
@@ -136,11 +101,7 @@ impl<T: 'static> Dataset<T> {
     pub fn filter<F: Fn(&T) -> bool + 'static>(&self, _f: F) -> Dataset<T> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::filter::<T, F>);
-        self.narrow(exec::call(
-            label("filter", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("filter", Location::caller()), func, Vec::new()))
     }
 
     /// Keep the records for which `f(&value, &record)` returns true.
@@ -152,11 +113,7 @@ impl<T: 'static> Dataset<T> {
     ) -> Dataset<T> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::filter_with::<V, T, F>);
-        let call = exec::call(
-            label("filter_with", Location::caller()),
-            func,
-            encode_value(&value),
-        );
+        let call = exec::call(label("filter_with", Location::caller()), func, encode_value(&value));
         self.narrow(call)
     }
 
@@ -171,11 +128,7 @@ impl<T: 'static> Dataset<T> {
     {
         assert_shippable!(F);
         let func = fn_ref_op(ops::map_partitions::<T, U, I, F>);
-        self.narrow(exec::call(
-            label("map_partitions", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("map_partitions", Location::caller()), func, Vec::new()))
     }
 
     /// Pair every record with a key computed by `f`: `(f(&x), x)`.
@@ -183,11 +136,7 @@ impl<T: 'static> Dataset<T> {
     pub fn key_by<K: 'static, F: Fn(&T) -> K + 'static>(&self, _f: F) -> Dataset<(K, T)> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::key_by::<T, K, F>);
-        self.narrow(exec::call(
-            label("key_by", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("key_by", Location::caller()), func, Vec::new()))
     }
 }
 
@@ -226,20 +175,13 @@ pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeId) {
         }
         let parent_id = |p: &Rc<NodeDef>| ids[&Rc::as_ptr(p)];
         let kind = match &*node {
-            NodeDef::Source { source, decode } => NodeKind::Source {
-                source: source.clone(),
-                decode: decode.clone(),
-            },
-            NodeDef::Narrow { parent, op } => NodeKind::Narrow {
-                parent: parent_id(parent),
-                op: op.clone(),
-            },
-            NodeDef::Shuffle {
-                parent,
-                partitions,
-                write,
-                read,
-            } => NodeKind::Shuffle {
+            NodeDef::Source { source, decode } => {
+                NodeKind::Source { source: source.clone(), decode: decode.clone() }
+            }
+            NodeDef::Narrow { parent, op } => {
+                NodeKind::Narrow { parent: parent_id(parent), op: op.clone() }
+            }
+            NodeDef::Shuffle { parent, partitions, write, read } => NodeKind::Shuffle {
                 parent: parent_id(parent),
                 partitions: *partitions,
                 write: write.clone(),
@@ -263,9 +205,7 @@ mod tests {
         let ctx = Context::new();
         let base = ctx.parallelize(vec![1u32, 2, 3], 2).map(|x: u32| x + 1);
         let left = base.map(|x: u32| (x, 1u32));
-        let both = left
-            .reduce_by_key(|a, b| a + b)
-            .map(|(k, v): (u32, u32)| k + v);
+        let both = left.reduce_by_key(|a, b| a + b).map(|(k, v): (u32, u32)| k + v);
         let (plan, target) = build_plan(&both.node);
         // source, map, map, shuffle, map: five nodes, parents first.
         assert_eq!(plan.nodes.len(), 5);
@@ -288,10 +228,7 @@ mod tests {
         let ctx = Context::new();
         let ds = ctx.parallelize((0..10u32).collect(), 3);
         let (plan, _) = build_plan(&ds.node);
-        let NodeKind::Source {
-            source: Source::Inline { partitions },
-            ..
-        } = &plan.nodes[0].kind
+        let NodeKind::Source { source: Source::Inline { partitions }, .. } = &plan.nodes[0].kind
         else {
             panic!("expected an inline source");
         };

@@ -80,9 +80,7 @@ pub(crate) fn run_action(request: &[u8]) -> Result<Vec<u8>, Error> {
     unsafe {
         let len = imports::run_action(request.as_ptr(), request.len());
         if len < 0 {
-            return Err(Error::Job(
-                "the host could not read the action request".into(),
-            ));
+            return Err(Error::Job("the host could not read the action request".into()));
         }
         let mut buf = Vec::<u8>::with_capacity(len as usize);
         imports::reply_read(buf.as_mut_ptr());

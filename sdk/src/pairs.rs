@@ -67,10 +67,6 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
     pub fn map_values<W: 'static, F: Fn(V) -> W + 'static>(&self, _f: F) -> Dataset<(K, W)> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::map_values::<K, V, W, F>);
-        self.narrow(exec::call(
-            label("map_values", Location::caller()),
-            func,
-            Vec::new(),
-        ))
+        self.narrow(exec::call(label("map_values", Location::caller()), func, Vec::new()))
     }
 }

@@ -42,11 +42,7 @@ pub(crate) use assert_shippable;
 /// `F` must be zero-sized (checked) and be a closure or function item type, which carries no
 /// state and so has no invalid values.
 pub(crate) unsafe fn conjure<F>() -> F {
-    assert_eq!(
-        std::mem::size_of::<F>(),
-        0,
-        "only zero-sized closures can be re-created"
-    );
+    assert_eq!(std::mem::size_of::<F>(), 0, "only zero-sized closures can be re-created");
     // SAFETY: reading a zero-sized value reads no memory; the caller guarantees `F` is stateless.
     unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }

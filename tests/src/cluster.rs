@@ -76,11 +76,7 @@ impl Drop for Process {
 
 /// A free UDP port on 127.0.0.1 (released again; fine for tests).
 pub fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// A coordinator listening on a fresh port with its state in `dir/state` and its data directory
@@ -115,11 +111,7 @@ impl Coordinator {
             dir.join("coordinator.log"),
         );
         process.wait_for("coordinator listening on", Duration::from_secs(20));
-        Coordinator {
-            process,
-            addr,
-            state,
-        }
+        Coordinator { process, addr, state }
     }
 
     /// The join token.

@@ -10,24 +10,21 @@ pub mod wordcount;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The cargo target directory this test binary was built into.
+/// The cargo target directory this test (or benchmark) binary was built into: the first
+/// ancestor of the executable that holds `release/`.
 pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // <target>/release/deps/<test-binary>
+    let exe = std::env::current_exe().expect("executable path");
     exe.ancestors()
-        .nth(3)
-        .expect("test binary inside a cargo target directory")
+        .skip(1)
+        .find(|dir| dir.join("release").is_dir())
+        .expect("binary inside a cargo target directory")
         .to_path_buf()
 }
 
 /// The `weft` CLI binary.
 pub fn weft_bin() -> PathBuf {
     let bin = target_dir().join("release/weft");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test.sh, which builds it",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: run scripts/test.sh, which builds it", bin.display());
     bin
 }
 
@@ -109,32 +106,18 @@ pub fn weft_run(module: &Path, data: &Path, extra: &[&str], args: &[&str]) -> Ru
 
 /// Run `weft` with arbitrary arguments.
 pub fn weft(args: &[&str]) -> Run {
-    Run::from(
-        Command::new(weft_bin())
-            .args(args)
-            .output()
-            .expect("cannot start weft"),
-    )
+    Run::from(Command::new(weft_bin()).args(args).output().expect("cannot start weft"))
 }
 
 /// The nycflights13 file when the shared data folder is next to the repository, else the sample
 /// shipped with the flights example.
 pub fn flights_csv() -> (PathBuf, &'static str) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf();
     let full = repo.join("../shared/data/nycflights13/flights.csv.gz");
     if full.exists() {
-        (
-            full.canonicalize().expect("canonical path"),
-            "full nycflights13",
-        )
+        (full.canonicalize().expect("canonical path"), "full nycflights13")
     } else {
-        (
-            repo.join("guest-examples/flights/data/flights-sample.csv.gz"),
-            "bundled sample",
-        )
+        (repo.join("guest-examples/flights/data/flights-sample.csv.gz"), "bundled sample")
     }
 }
 
@@ -144,9 +127,7 @@ pub fn read_text(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     if path.extension().is_some_and(|e| e == "gz") {
         let mut s = String::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_string(&mut s)
-            .expect("gunzip");
+        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut s).expect("gunzip");
         s
     } else {
         String::from_utf8(bytes).expect("utf-8")

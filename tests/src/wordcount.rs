@@ -24,24 +24,16 @@ pub fn generated_text(seed: u64, lines: usize) -> String {
     let mut state = seed;
     let mut out = String::new();
     for _ in 0..lines {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let words = 1 + (state >> 60) as usize;
         for w in 0..words {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let r = (state >> 33) as usize;
             let word = vocab[(r % vocab.len()).min(r % 5 + r % 7)];
             out.push_str(word);
             out.push_str(if w % 4 == 3 { ", " } else { " " });
         }
-        out.push_str(if state.is_multiple_of(3) {
-            "!\r\n"
-        } else {
-            "\n"
-        });
+        out.push_str(if state.is_multiple_of(3) { "!\r\n" } else { "\n" });
     }
     out
 }
@@ -62,14 +54,8 @@ pub fn native_counts(texts: &[String]) -> HashMap<String, u64> {
 /// Parse the job's output: the total and the per-word counts.
 pub fn parse_counts(stdout: &str) -> (u64, HashMap<String, u64>) {
     let mut lines = stdout.lines();
-    let total: u64 = lines
-        .next()
-        .expect("summary line")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let total: u64 =
+        lines.next().expect("summary line").split_whitespace().next().unwrap().parse().unwrap();
     let counts = lines
         .map(|l| {
             let mut parts = l.split_whitespace();

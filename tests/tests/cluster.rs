@@ -23,11 +23,7 @@ fn wait_for_alive(c: &Coordinator, nodes: usize) -> String {
         if run.stdout.starts_with(&format!("{nodes} node(s) alive")) {
             return run.stdout;
         }
-        assert!(
-            start.elapsed() < JOIN,
-            "never saw {nodes} nodes alive:\n{}",
-            run.stdout
-        );
+        assert!(start.elapsed() < JOIN, "never saw {nodes} nodes alive:\n{}", run.stdout);
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -42,9 +38,8 @@ fn forged(token: &str, kind: &str) -> String {
 fn three_nodes_join_and_stay_alive() {
     let dir = tempfile::tempdir().unwrap();
     let c = Coordinator::start(dir.path());
-    let nodes: Vec<_> = (1..=3)
-        .map(|i| c.node(dir.path(), &format!("n{i}"), &c.join_token(), i))
-        .collect();
+    let nodes: Vec<_> =
+        (1..=3).map(|i| c.node(dir.path(), &format!("n{i}"), &c.join_token(), i)).collect();
     for n in &nodes {
         n.wait_for("joined the cluster", JOIN);
     }
@@ -76,34 +71,20 @@ fn wrong_tokens_are_refused() {
     let mut intruder = c.node(dir.path(), "intruder", &forged(&c.join_token(), "join"), 1);
     assert_eq!(intruder.wait_exit(JOIN), Some(1), "{}", intruder.output());
     assert!(
-        intruder
-            .output()
-            .contains("refused this node: invalid join token"),
+        intruder.output().contains("refused this node: invalid join token"),
         "{}",
         intruder.output()
     );
     // The admin token is not a join token, and vice versa.
     let mut confused = c.node(dir.path(), "confused", &c.admin_token(), 1);
     assert_eq!(confused.wait_exit(JOIN), Some(1));
-    assert!(
-        confused.output().contains("malformed join token"),
-        "{}",
-        confused.output()
-    );
+    assert!(confused.output().contains("malformed join token"), "{}", confused.output());
 
     let run = status(&c, &forged(&c.admin_token(), "admin"));
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("refused: invalid admin token"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("refused: invalid admin token"), "{}", run.stderr);
     let run = weft(&["status", "--coordinator", &c.addr]);
-    assert_eq!(
-        run.code, 2,
-        "a missing token is a usage error: {}",
-        run.stderr
-    );
+    assert_eq!(run.code, 2, "a missing token is a usage error: {}", run.stderr);
     assert!(run.stderr.contains("--token"), "{}", run.stderr);
     // Nothing was admitted.
     assert!(wait_for_alive(&c, 0).starts_with("0 node(s) alive"));
@@ -117,18 +98,13 @@ fn a_node_refuses_a_coordinator_from_another_cluster() {
     let mut node = impostor.node(dir.path(), "careful", &real.join_token(), 1);
     assert_eq!(node.wait_exit(JOIN), Some(1), "{}", node.output());
     assert!(
-        node.output()
-            .contains("is not part of the cluster named by the token"),
+        node.output().contains("is not part of the cluster named by the token"),
         "{}",
         node.output()
     );
     let run = status(&impostor, &real.admin_token());
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("not part of the cluster"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("not part of the cluster"), "{}", run.stderr);
 }
 
 /// Open an anonymous connection to the coordinator (as a client holding only the CA pin) and
@@ -136,15 +112,11 @@ fn a_node_refuses_a_coordinator_from_another_cluster() {
 async fn send_raw(addr: &str, fingerprint: &str, bytes: Vec<u8>) -> bool {
     let endpoint =
         transport::client_endpoint(ServerTrust::PinnedCa(fingerprint.to_string()), None).unwrap();
-    let conn = transport::connect(&endpoint, addr.parse().unwrap())
-        .await
-        .unwrap();
+    let conn = transport::connect(&endpoint, addr.parse().unwrap()).await.unwrap();
     let (mut tx, _rx) = conn.open_bi().await.unwrap();
     tx.write_all(&bytes).await.unwrap();
     let _ = tx.finish();
-    tokio::time::timeout(Duration::from_secs(10), conn.closed())
-        .await
-        .is_ok()
+    tokio::time::timeout(Duration::from_secs(10), conn.closed()).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,10 +130,7 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
 
     let mut garbage = vec![0, 0, 0, 12];
     garbage.extend_from_slice(b"\xc1\xc1not msgpack");
-    assert!(
-        send_raw(&c.addr, &fp, garbage).await,
-        "garbage must close the connection"
-    );
+    assert!(send_raw(&c.addr, &fp, garbage).await, "garbage must close the connection");
     assert!(
         send_raw(&c.addr, &fp, u32::MAX.to_be_bytes().to_vec()).await,
         "an oversized frame must close it"
@@ -169,24 +138,15 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     // A frame cut short: a length announcing more than ever arrives.
     let mut truncated = 100u32.to_be_bytes().to_vec();
     truncated.extend_from_slice(b"short");
-    assert!(
-        send_raw(&c.addr, &fp, truncated).await,
-        "a truncated frame must close it"
-    );
+    assert!(send_raw(&c.addr, &fp, truncated).await, "a truncated frame must close it");
 
     // Meanwhile and afterwards, everyone else is served.
     let endpoint = transport::client_endpoint(ServerTrust::PinnedCa(fp.clone()), None).unwrap();
-    let conn = transport::connect(&endpoint, c.addr.parse().unwrap())
-        .await
-        .unwrap();
-    let response = transport::request(
-        &conn,
-        &Request::ClusterStatus {
-            token_secret: admin.secret.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let conn = transport::connect(&endpoint, c.addr.parse().unwrap()).await.unwrap();
+    let response =
+        transport::request(&conn, &Request::ClusterStatus { token_secret: admin.secret.clone() })
+            .await
+            .unwrap();
     match response {
         Response::ClusterStatus { nodes, .. } => {
             assert_eq!(nodes.iter().filter(|n| n.alive).count(), 1)
@@ -194,21 +154,11 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
         other => panic!("unexpected {other:?}"),
     }
     // A request that needs a node certificate, from a connection without one, is refused.
-    let refused = transport::request(
-        &conn,
-        &Request::Heartbeat {
-            running: 0,
-            counters: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
+    let refused =
+        transport::request(&conn, &Request::Heartbeat { running: 0, counters: Default::default() })
+            .await
+            .unwrap();
     assert!(matches!(refused, Response::Refused { .. }), "{refused:?}");
     let log = c.process.output();
-    assert_eq!(
-        log.matches("closing connection after a protocol error")
-            .count(),
-        3,
-        "{log}"
-    );
+    assert_eq!(log.matches("closing connection after a protocol error").count(), 3, "{log}");
 }

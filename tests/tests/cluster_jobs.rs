@@ -11,22 +11,14 @@ use weft_tests::{flights_csv, guest, weft_run};
 
 fn cluster(dir: &Path, nodes: usize) -> (Coordinator, Vec<Process>) {
     let c = Coordinator::start(dir);
-    let nodes: Vec<Process> = (1..=nodes)
-        .map(|i| c.node(dir, &format!("n{i}"), &c.join_token(), 2))
-        .collect();
+    let nodes: Vec<Process> =
+        (1..=nodes).map(|i| c.node(dir, &format!("n{i}"), &c.join_token(), 2)).collect();
     for n in &nodes {
         n.wait_for("joined the cluster", Duration::from_secs(20));
     }
     let start = std::time::Instant::now();
-    while !c
-        .client("status", &[])
-        .stdout
-        .starts_with(&format!("{} node(s) alive", nodes.len()))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "nodes did not register"
-        );
+    while !c.client("status", &[]).stdout.starts_with(&format!("{} node(s) alive", nodes.len())) {
+        assert!(start.elapsed() < Duration::from_secs(20), "nodes did not register");
         std::thread::sleep(Duration::from_millis(100));
     }
     (c, nodes)
@@ -41,11 +33,7 @@ fn counters(c: &Coordinator) -> (HashMap<String, u64>, HashMap<String, u64>) {
     let mut coordinator = HashMap::new();
     let mut nodes: HashMap<String, u64> = HashMap::new();
     for line in run.stdout.lines() {
-        let target = if line.starts_with("coordinator:") {
-            &mut coordinator
-        } else {
-            &mut nodes
-        };
+        let target = if line.starts_with("coordinator:") { &mut coordinator } else { &mut nodes };
         for pair in line.split_whitespace().filter_map(|w| w.split_once('=')) {
             if let Ok(v) = pair.1.parse::<u64>() {
                 *target.entry(pair.0.to_string()).or_default() += v;
@@ -75,46 +63,34 @@ fn jobs_on_three_nodes_match_weft_run_and_native_with_cached_modules_and_direct_
     let first = submit(&c, "word_count", &["books", "1000000"]);
     first.assert_ok();
     assert!(first.stderr.contains("uploaded module"), "{}", first.stderr);
+    assert!(first.stderr.contains("[job-1] stage 1/2 done"), "no progress: {}", first.stderr);
+    assert!(first.stderr.contains("[job-1] stage 2/2 done"), "no progress: {}", first.stderr);
     let (total, counts) = parse_counts(&first.stdout);
     let expected = native_counts(&texts);
     assert_eq!(total, expected.values().sum::<u64>());
     assert_eq!(counts, expected);
-    let local = weft_run(
-        &guest("word_count"),
-        &data,
-        &["--workers", "2"],
-        &["books", "1000000"],
-    );
+    let local = weft_run(&guest("word_count"), &data, &["--workers", "2"], &["books", "1000000"]);
     local.assert_ok();
     assert_eq!(first.stdout, local.stdout);
 
     let (coord1, nodes1) = counters(&c);
     assert!(coord1["module_bytes_sent"] > 0);
+    assert!(nodes1.contains_key("map_outputs_held"), "{nodes1:?}");
     assert!(nodes1["compilations"] >= 1);
-    assert!(
-        nodes1["shuffle_bytes_fetched"] > 0,
-        "the shuffle went node to node: {nodes1:?}"
-    );
+    assert!(nodes1["shuffle_bytes_fetched"] > 0, "the shuffle went node to node: {nodes1:?}");
     assert_eq!(coord1["shuffle_bytes_relayed"], 0);
 
     // The same module again: nothing uploaded, nothing sent to nodes, nothing compiled.
     let second = submit(&c, "word_count", &["books", "1000000"]);
     second.assert_ok();
     assert_eq!(second.stdout, first.stdout);
-    assert!(
-        !second.stderr.contains("uploaded module"),
-        "{}",
-        second.stderr
-    );
+    assert!(!second.stderr.contains("uploaded module"), "{}", second.stderr);
     let (coord2, nodes2) = counters(&c);
     assert_eq!(
         coord2["module_bytes_sent"], coord1["module_bytes_sent"],
         "module bytes were sent again"
     );
-    assert_eq!(
-        nodes2["compilations"], nodes1["compilations"],
-        "a node compiled again"
-    );
+    assert_eq!(nodes2["compilations"], nodes1["compilations"], "a node compiled again");
     assert!(nodes2["shuffle_bytes_fetched"] > nodes1["shuffle_bytes_fetched"]);
     assert_eq!(coord2["shuffle_bytes_relayed"], 0);
 
@@ -127,12 +103,10 @@ fn jobs_on_three_nodes_match_weft_run_and_native_with_cached_modules_and_direct_
 
     let jobs = c.client("jobs", &[]);
     jobs.assert_ok();
-    assert_eq!(
-        jobs.stdout.matches("succeeded").count(),
-        3,
-        "{}",
-        jobs.stdout
-    );
+    assert_eq!(jobs.stdout.matches("succeeded").count(), 3, "{}", jobs.stdout);
+    // Every action's map outputs were released on the nodes when it ended.
+    let (_, nodes3) = counters(&c);
+    assert_eq!(nodes3["map_outputs_held"], 0, "{nodes3:?}");
 }
 
 #[test]
@@ -150,11 +124,7 @@ fn failures_on_the_cluster_are_reported_to_the_submitter() {
     std::fs::write(&bogus, bytes).unwrap();
     let run = c.client("submit", &[bogus.to_str().unwrap(), "--follow"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("invalid WebAssembly module"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("invalid WebAssembly module"), "{}", run.stderr);
 
     let status = c.client("status", &["job-1"]);
     status.assert_ok();
@@ -186,39 +156,23 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
     let start = std::time::Instant::now();
     loop {
         let status = c.client("status", &[]).stdout;
-        let n1_tasks = status
-            .lines()
-            .find(|l| l.split_whitespace().nth(4) == Some("n1"))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("tasks=")?.parse::<u64>().ok())
+        let n1_tasks =
+            status.lines().find(|l| l.split_whitespace().nth(4) == Some("n1")).and_then(|l| {
+                l.split_whitespace().find_map(|w| w.strip_prefix("tasks=")?.parse::<u64>().ok())
             });
         if n1_tasks.is_some_and(|t| t >= 2) {
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "n1 never finished a task:\n{status}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "n1 never finished a task:\n{status}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        submit.running(),
-        "the job ended too early to test anything:\n{}",
-        submit.output()
-    );
+    assert!(submit.running(), "the job ended too early to test anything:\n{}", submit.output());
     nodes[0].kill();
     let code = submit.wait_exit(Duration::from_secs(120));
     let output = submit.output();
-    assert_eq!(
-        code,
-        Some(0),
-        "{output}\n--- coordinator\n{}",
-        c.process.output()
-    );
-    let mut expected: Vec<(u64, u64)> = (0..10)
-        .map(|k| (k, (1..=12_000u64).filter(|x| x % 10 == k).sum()))
-        .collect();
+    assert_eq!(code, Some(0), "{output}\n--- coordinator\n{}", c.process.output());
+    let mut expected: Vec<(u64, u64)> =
+        (0..10).map(|k| (k, (1..=12_000u64).filter(|x| x % 10 == k).sum())).collect();
     expected.sort();
     let got: Vec<(u64, u64)> = output
         .lines()
@@ -229,12 +183,6 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
         .collect();
     assert_eq!(got, expected, "{output}");
     let log = c.process.output();
-    assert!(
-        log.contains("node lost"),
-        "the coordinator never noticed the dead node:\n{log}"
-    );
-    assert!(
-        log.contains("recomputing them"),
-        "no lost map output was recomputed:\n{log}"
-    );
+    assert!(log.contains("node lost"), "the coordinator never noticed the dead node:\n{log}");
+    assert!(log.contains("recomputing them"), "no lost map output was recomputed:\n{log}");
 }

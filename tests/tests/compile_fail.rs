@@ -26,10 +26,7 @@ fn build_fixture(source: &str) -> (bool, String) {
         .env("CARGO_TARGET_DIR", target)
         .output()
         .expect("cannot run cargo");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
@@ -37,17 +34,12 @@ fn a_capturing_closure_is_a_compile_error_that_points_to_map_with() {
     let capturing = "use weft::prelude::*;\nfn main() {\n    let ctx = Context::new();\n    let n = 3u32;\n    let ds = ctx.parallelize(vec![1u32, 2], 1);\n    let _ = ds.map(move |x: u32| x + n).collect();\n}\n";
     let (ok, stderr) = build_fixture(capturing);
     assert!(!ok, "a capturing closure compiled");
-    assert!(
-        stderr.contains("captures variables from its environment"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("captures variables from its environment"), "{stderr}");
     assert!(stderr.contains("map_with"), "{stderr}");
 
     // The same job written with `map_with` compiles: the check is not rejecting everything.
-    let explicit = capturing.replace(
-        "ds.map(move |x: u32| x + n)",
-        "ds.map_with(n, |n, x: u32| x + *n)",
-    );
+    let explicit =
+        capturing.replace("ds.map(move |x: u32| x + n)", "ds.map_with(n, |n, x: u32| x + *n)");
     let (ok, stderr) = build_fixture(&explicit);
     assert!(ok, "the map_with version failed to compile:\n{stderr}");
 }

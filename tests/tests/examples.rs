@@ -31,19 +31,11 @@ fn word_count_reads_globs_and_prints_the_top_words_in_order() {
     std::fs::write(dir.path().join("c.txt"), "not matched\n").unwrap();
     let run = weft_run(&guest("word_count"), dir.path(), &[], &["*.log", "3"]);
     run.assert_ok();
-    let lines: Vec<Vec<&str>> = run
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let lines: Vec<Vec<&str>> =
+        run.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(
         lines,
-        vec![
-            vec!["8", "words,", "4", "distinct"],
-            vec!["3", "b"],
-            vec!["2", "a"],
-            vec!["2", "c"]
-        ]
+        vec![vec!["8", "words,", "4", "distinct"], vec!["3", "b"], vec!["2", "a"], vec!["2", "c"]]
     );
 }
 
@@ -97,17 +89,9 @@ fn flights_per_carrier_matches_native() {
     assert_eq!(from_weft.len(), native.len(), "{}", run.stdout);
     for (carrier, (flights, departed, sum)) in native {
         let got = &from_weft[&carrier];
-        assert_eq!(
-            (got.flights, got.departed),
-            (flights, departed),
-            "carrier {carrier}"
-        );
+        assert_eq!((got.flights, got.departed), (flights, departed), "carrier {carrier}");
         let avg = sum / departed as f64;
-        assert!(
-            (got.avg - avg).abs() < 0.006,
-            "carrier {carrier}: weft {} native {avg}",
-            got.avg
-        );
+        assert!((got.avg - avg).abs() < 0.006, "carrier {carrier}: weft {} native {avg}", got.avg);
     }
     // Sorted most delayed first.
     let avgs: Vec<f64> = run
@@ -125,17 +109,10 @@ fn flights_joins_airline_names_from_a_second_csv() {
         .parent()
         .unwrap()
         .join("guest-examples/flights/data");
-    let run = weft_run(
-        &guest("flights"),
-        &repo,
-        &[],
-        &["flights-sample.csv.gz", "airlines.csv"],
-    );
+    let run = weft_run(&guest("flights"), &repo, &[], &["flights-sample.csv.gz", "airlines.csv"]);
     run.assert_ok();
     assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.starts_with("UA") && l.contains("United Air Lines Inc.")),
+        run.stdout.lines().any(|l| l.starts_with("UA") && l.contains("United Air Lines Inc.")),
         "{}",
         run.stdout
     );

@@ -6,11 +6,7 @@ use weft_tests::{guest, weft_run};
 #[test]
 fn a_bad_csv_row_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("scores.csv"),
-        "name,score\nann,3\nbob,x7\ncy,4\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("scores.csv"), "name,score\nann,3\nbob,x7\ncy,4\n").unwrap();
     let run = weft_run(&guest("csv_rows"), dir.path(), &[], &["scores.csv"]);
     run.assert_failed_with(&["scores.csv line 3, column 2 (score)", "invalid digit"]);
     std::fs::write(dir.path().join("short.csv"), "name,score\nann,3\nbob\n").unwrap();
@@ -29,27 +25,14 @@ fn bad_csv_rows_can_be_skipped_and_are_counted() {
     let run = weft_run(&guest("csv_rows"), dir.path(), &[], &["scores.csv", "skip"]);
     run.assert_ok();
     assert_eq!(run.stdout.trim(), "rows=3 sum=12");
-    assert!(
-        run.stderr.contains("skipped 2 malformed CSV row(s)"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("scores.csv line 3, column 2 (score)"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("skipped 2 malformed CSV row(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("scores.csv line 3, column 2 (score)"), "{}", run.stderr);
 }
 
 #[test]
 fn save_as_text_file_writes_one_part_per_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let run = weft_run(
-        &guest("save_text"),
-        dir.path(),
-        &[],
-        &["out/numbers", "1000"],
-    );
+    let run = weft_run(&guest("save_text"), dir.path(), &[], &["out/numbers", "1000"]);
     run.assert_ok();
     let out = dir.path().join("out/numbers");
     let mut parts: Vec<String> = std::fs::read_dir(&out)
@@ -57,10 +40,7 @@ fn save_as_text_file_writes_one_part_per_partition() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     parts.sort();
-    assert_eq!(
-        parts,
-        ["part-00000", "part-00001", "part-00002", "part-00003"]
-    );
+    assert_eq!(parts, ["part-00000", "part-00001", "part-00002", "part-00003"]);
     let mut numbers: Vec<u32> = parts
         .iter()
         .flat_map(|p| {
@@ -86,17 +66,10 @@ fn save_as_text_file_writes_one_part_per_partition() {
 #[test]
 fn a_failed_save_leaves_no_output_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let run = weft_run(
-        &guest("save_text"),
-        dir.path(),
-        &[],
-        &["broken", "1000", "fail"],
-    );
+    let run = weft_run(&guest("save_text"), dir.path(), &[], &["broken", "1000", "fail"]);
     run.assert_failed_with(&["failing on purpose"]);
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -106,30 +79,19 @@ fn every_transformation_and_action_matches_native() {
     let run = weft_run(&guest("pipeline"), dir.path(), &["--workers", "3"], &[]);
     run.assert_ok();
     let numbers: Vec<u64> = (1..=1000).collect();
-    let evens: Vec<u64> = numbers
-        .iter()
-        .map(|x| x + 3)
-        .filter(|x| x % 2 == 0 && *x <= 500)
-        .collect();
-    let expanded: u64 = numbers
-        .iter()
-        .flat_map(|&x| vec![x; (x % 3) as usize])
-        .map(|x| x * 2)
-        .sum();
+    let evens: Vec<u64> =
+        numbers.iter().map(|x| x + 3).filter(|x| x % 2 == 0 && *x <= 500).collect();
+    let expanded: u64 =
+        numbers.iter().flat_map(|&x| vec![x; (x % 3) as usize]).map(|x| x * 2).sum();
     let mut grouped: Vec<(u64, usize, u64)> = (0..4)
         .map(|k| {
-            let vs: Vec<u64> = numbers
-                .iter()
-                .filter(|x| *x % 4 == k)
-                .map(|x| x * 10)
-                .collect();
+            let vs: Vec<u64> = numbers.iter().filter(|x| *x % 4 == k).map(|x| x * 10).collect();
             (k, vs.len(), vs.iter().sum())
         })
         .collect();
     grouped.sort();
-    let maxes: Vec<(u64, u64)> = (0..7)
-        .map(|k| (k, *numbers.iter().filter(|x| *x % 7 == k).max().unwrap()))
-        .collect();
+    let maxes: Vec<(u64, u64)> =
+        (0..7).map(|k| (k, *numbers.iter().filter(|x| *x % 7 == k).max().unwrap())).collect();
     let expected = format!(
         "evens count: {}\ntake 3: {:?}\nfirst: {:?}\nexpanded sum: {:?}\nper partition: {:?}\ngrouped: {:?}\nmax by mod 7: {:?}\nabove mean: {}\nempty: count=0 first=None reduce=None\n",
         evens.len(),
@@ -139,10 +101,7 @@ fn every_transformation_and_action_matches_native() {
         vec![200u64; 5],
         grouped,
         maxes,
-        numbers
-            .iter()
-            .filter(|&&x| x > numbers.iter().sum::<u64>() / 1000)
-            .count(),
+        numbers.iter().filter(|&&x| x > numbers.iter().sum::<u64>() / 1000).count(),
     );
     assert_eq!(run.stdout, expected);
 }

@@ -15,34 +15,15 @@ fn data_dir() -> tempfile::TempDir {
 #[test]
 fn an_endless_loop_in_a_closure_stops_at_the_task_deadline() {
     let dir = data_dir();
-    let run = weft_run(
-        &guest("spin_in_closure"),
-        dir.path(),
-        &["--task-timeout", "1"],
-        &[],
-    );
-    run.assert_failed_with(&[
-        "deadline exceeded",
-        "1s limit",
-        "`map at ",
-        "spin_in_closure.rs",
-    ]);
+    let run = weft_run(&guest("spin_in_closure"), dir.path(), &["--task-timeout", "1"], &[]);
+    run.assert_failed_with(&["deadline exceeded", "1s limit", "`map at ", "spin_in_closure.rs"]);
 }
 
 #[test]
 fn an_endless_loop_in_main_stops_at_the_driver_deadline() {
     let dir = data_dir();
-    let run = weft_run(
-        &guest("spin_in_main"),
-        dir.path(),
-        &["--task-timeout", "1"],
-        &[],
-    );
-    run.assert_failed_with(&[
-        "the driver failed",
-        "deadline exceeded",
-        "the driver (main)",
-    ]);
+    let run = weft_run(&guest("spin_in_main"), dir.path(), &["--task-timeout", "1"], &[]);
+    run.assert_failed_with(&["the driver failed", "deadline exceeded", "the driver (main)"]);
     // The action before the loop ran and printed: waiting for it did not use up the budget.
     assert!(run.stdout.contains("counted 100"), "{}", run.stdout);
 }
@@ -50,12 +31,7 @@ fn an_endless_loop_in_main_stops_at_the_driver_deadline() {
 #[test]
 fn unbounded_allocation_stops_at_the_memory_limit() {
     let dir = data_dir();
-    let run = weft_run(
-        &guest("alloc_forever"),
-        dir.path(),
-        &["--memory-limit", "64"],
-        &[],
-    );
+    let run = weft_run(&guest("alloc_forever"), dir.path(), &["--memory-limit", "64"], &[]);
     run.assert_failed_with(&["memory limit reached", "64 MiB", "`map at "]);
 }
 
@@ -65,18 +41,9 @@ fn guests_see_no_host_files_and_no_environment() {
     let run = weft_run(&guest("host_access"), dir.path(), &[], &[]);
     run.assert_ok();
     for place in ["driver", "task"] {
-        for probe in [
-            "passwd: denied",
-            "cwd: denied",
-            "env vars: 0",
-            "PATH: unset",
-        ] {
+        for probe in ["passwd: denied", "cwd: denied", "env vars: 0", "PATH: unset"] {
             let line = format!("{place} {probe}");
-            assert!(
-                run.stdout.contains(&line),
-                "missing {line:?} in\n{}",
-                run.stdout
-            );
+            assert!(run.stdout.contains(&line), "missing {line:?} in\n{}", run.stdout);
         }
     }
     assert!(!run.stdout.contains("root:"), "passwd content leaked");
@@ -102,13 +69,7 @@ fn paths_outside_the_data_dir_are_refused() {
     assert_eq!(run.stdout.trim(), "2 lines");
     let secret = dir.path().join("secret.txt");
     std::os::unix::fs::symlink(&secret, data.join("link.txt")).unwrap();
-    for path in [
-        "../secret.txt",
-        secret.to_str().unwrap(),
-        "/etc/passwd",
-        "link.txt",
-        "../*.txt",
-    ] {
+    for path in ["../secret.txt", secret.to_str().unwrap(), "/etc/passwd", "link.txt", "../*.txt"] {
         let run = weft_run(&guest("read_path"), &data, &[], &[path]);
         run.assert_failed_with(&["is outside the data directory"]);
         assert!(!run.stdout.contains("lines"), "{path}: {}", run.stdout);
@@ -122,16 +83,8 @@ fn corrupt_and_foreign_modules_are_refused_at_load() {
     let dir = data_dir();
     let real = std::fs::read(guest("word_count")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "text.wasm",
-            b"this is not wasm at all".to_vec(),
-            "not a WebAssembly module",
-        ),
-        (
-            "truncated.wasm",
-            real[..real.len() / 2].to_vec(),
-            "invalid WebAssembly module",
-        ),
+        ("text.wasm", b"this is not wasm at all".to_vec(), "not a WebAssembly module"),
+        ("truncated.wasm", real[..real.len() / 2].to_vec(), "invalid WebAssembly module"),
         (
             "bad-section.wasm",
             {
@@ -186,21 +139,13 @@ fn task_output_is_captured_with_a_cap_and_labelled() {
     run.assert_ok();
     assert_eq!(run.stdout.trim(), "count: 1");
     assert!(
-        run.stderr
-            .contains("[stage 0 task 0 stdout] hello from a task"),
+        run.stderr.contains("[stage 0 task 0 stdout] hello from a task"),
         "{}",
         &run.stderr[..500]
     );
-    assert!(
-        run.stderr
-            .contains("[stage 0 task 0 stderr] chatter line 0 ")
-    );
+    assert!(run.stderr.contains("[stage 0 task 0 stderr] chatter line 0 "));
     // About 5 MB were printed; at most the 64 KiB cap reaches the log.
-    assert!(
-        run.stderr.len() < 100 << 10,
-        "{} bytes of stderr",
-        run.stderr.len()
-    );
+    assert!(run.stderr.len() < 100 << 10, "{} bytes of stderr", run.stderr.len());
     assert!(!run.stderr.contains("chatter line 99999"));
 }
 
@@ -214,11 +159,7 @@ fn an_action_inside_a_closure_fails_the_task_cleanly() {
 #[test]
 fn a_memory_limit_below_the_module_s_own_needs_is_reported_as_such() {
     let dir = data_dir();
-    let run = weft_run(
-        &guest("read_path"),
-        dir.path(),
-        &["--memory-limit", "1"],
-        &["data/inside.txt"],
-    );
+    let run =
+        weft_run(&guest("read_path"), dir.path(), &["--memory-limit", "1"], &["data/inside.txt"]);
     run.assert_failed_with(&["memory limit reached", "1 MiB"]);
 }

@@ -38,10 +38,7 @@ pub fn encode<T: Serialize>(message: &T, max: usize) -> Result<Vec<u8>, FrameErr
     let body =
         rmp_serde::to_vec_named(message).map_err(|e| FrameError::Malformed(e.to_string()))?;
     if body.len() > max {
-        return Err(FrameError::Oversized {
-            len: body.len(),
-            max,
-        });
+        return Err(FrameError::Oversized { len: body.len(), max });
     }
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -65,11 +62,7 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing frames over `max` bytes.
     pub fn new(max: usize) -> Self {
-        FrameDecoder {
-            buf: Vec::new(),
-            start: 0,
-            max,
-        }
+        FrameDecoder { buf: Vec::new(), start: 0, max }
     }
 
     /// Add received bytes.
@@ -140,17 +133,8 @@ mod tests {
     fn an_oversized_length_is_refused_before_buffering() {
         let mut decoder = FrameDecoder::new(1024);
         decoder.push(&(1_000_000u32).to_be_bytes());
-        assert_eq!(
-            decoder.next_frame(),
-            Err(FrameError::Oversized {
-                len: 1_000_000,
-                max: 1024
-            })
-        );
-        assert!(matches!(
-            encode(&vec![0u8; 2048], 1024),
-            Err(FrameError::Oversized { .. })
-        ));
+        assert_eq!(decoder.next_frame(), Err(FrameError::Oversized { len: 1_000_000, max: 1024 }));
+        assert!(matches!(encode(&vec![0u8; 2048], 1024), Err(FrameError::Oversized { .. })));
     }
 
     #[test]
@@ -159,19 +143,11 @@ mod tests {
         let frame = encode(&"hello", DEFAULT_MAX_FRAME).unwrap();
         decoder.push(&frame[..frame.len() - 1]);
         assert_eq!(decoder.next_frame(), Ok(None));
-        assert_eq!(
-            decoder.finish(),
-            Err(FrameError::Truncated {
-                buffered: frame.len() - 1
-            })
-        );
+        assert_eq!(decoder.finish(), Err(FrameError::Truncated { buffered: frame.len() - 1 }));
 
         let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
         decoder.push(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]);
         let body = decoder.next_frame().unwrap().unwrap();
-        assert!(matches!(
-            decode::<String>(&body),
-            Err(FrameError::Malformed(_))
-        ));
+        assert!(matches!(decode::<String>(&body), Err(FrameError::Malformed(_))));
     }
 }

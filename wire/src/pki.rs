@@ -62,10 +62,7 @@ pub struct Identity {
 
 impl Clone for Identity {
     fn clone(&self) -> Self {
-        Identity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
+        Identity { chain: self.chain.clone(), key: self.key.clone_key() }
     }
 }
 
@@ -82,10 +79,7 @@ impl Identity {
 
 /// SHA-256 of a DER certificate, in hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which token.
@@ -125,11 +119,7 @@ impl Token {
         let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
         match parts.as_slice() {
             ["weft", k, secret, fp] if *k == kind.name() && hex(secret, 64) && hex(fp, 64) => {
-                Ok(Token {
-                    kind,
-                    secret: secret.to_string(),
-                    ca_fingerprint: fp.to_string(),
-                })
+                Ok(Token { kind, secret: secret.to_string(), ca_fingerprint: fp.to_string() })
             }
             _ => Err(bad),
         }
@@ -137,22 +127,13 @@ impl Token {
 
     /// The token as text.
     pub fn to_text(&self) -> String {
-        format!(
-            "weft-{}-{}-{}",
-            self.kind.name(),
-            self.secret,
-            self.ca_fingerprint
-        )
+        format!("weft-{}-{}-{}", self.kind.name(), self.secret, self.ca_fingerprint)
     }
 }
 
 /// Compare secrets without leaking where they differ through timing.
 pub fn secrets_match(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn random_secret() -> Result<String, PkiError> {
@@ -218,11 +199,8 @@ impl ClusterPki {
                 }
                 return Ok(token);
             }
-            let token = Token {
-                kind,
-                secret: random_secret()?,
-                ca_fingerprint: ca_fingerprint.clone(),
-            };
+            let token =
+                Token { kind, secret: random_secret()?, ca_fingerprint: ca_fingerprint.clone() };
             write_private(&path, &format!("{}\n", token.to_text()))?;
             Ok(token)
         };
@@ -283,9 +261,7 @@ fn leaf_params(name: &str, server: bool) -> Result<CertificateParams, PkiError> 
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     if server {
-        params
-            .extended_key_usages
-            .push(ExtendedKeyUsagePurpose::ServerAuth);
+        params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
     }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     Ok(params)
@@ -317,10 +293,7 @@ impl NodeKey {
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> PkiError {
-    PkiError::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
+    PkiError::Io { path: path.display().to_string(), reason: e.to_string() }
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
@@ -360,10 +333,7 @@ mod tests {
         assert_ne!(first.join_token.secret, first.admin_token.secret);
         assert_eq!(first.join_token.ca_fingerprint, fingerprint(first.ca_der()));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("ca.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("ca.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the CA key must not be readable by others");
     }
 
@@ -372,20 +342,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = ClusterPki::load_or_create(dir.path()).unwrap();
         let text = pki.join_token.to_text();
-        assert_eq!(
-            Token::parse(&text, TokenKind::Join).unwrap(),
-            pki.join_token
-        );
+        assert_eq!(Token::parse(&text, TokenKind::Join).unwrap(), pki.join_token);
         assert!(Token::parse(&text, TokenKind::Admin).is_err());
         assert!(Token::parse("weft-join-abc-def", TokenKind::Join).is_err());
-        assert!(secrets_match(
-            &pki.join_token.secret,
-            &pki.join_token.secret.clone()
-        ));
-        assert!(!secrets_match(
-            &pki.join_token.secret,
-            &pki.admin_token.secret
-        ));
+        assert!(secrets_match(&pki.join_token.secret, &pki.join_token.secret.clone()));
+        assert!(!secrets_match(&pki.join_token.secret, &pki.admin_token.secret));
     }
 
     #[test]

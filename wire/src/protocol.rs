@@ -32,10 +32,7 @@ pub struct Hello {
 impl Hello {
     /// Our hello.
     pub fn ours() -> Hello {
-        Hello {
-            magic: MAGIC.to_string(),
-            version: PROTOCOL_VERSION,
-        }
+        Hello { magic: MAGIC.to_string(), version: PROTOCOL_VERSION }
     }
 }
 
@@ -70,9 +67,7 @@ pub fn answer_hello(hello: &Hello) -> HelloReply {
             ),
         };
     }
-    HelloReply::Welcome {
-        version: PROTOCOL_VERSION,
-    }
+    HelloReply::Welcome { version: PROTOCOL_VERSION }
 }
 
 /// A request to the coordinator.
@@ -158,6 +153,13 @@ pub enum Request {
     },
     /// The coordinator asks a node to run a task.
     RunTask(Box<TaskAssignment>),
+    /// The coordinator tells a node that an action ended: its map outputs can go.
+    ReleaseShuffle {
+        /// The job.
+        job: String,
+        /// The action.
+        action: u32,
+    },
     /// A node asks another for one bucket of one map output.
     FetchBucket {
         /// The map output.
@@ -274,6 +276,8 @@ pub enum JobEvent {
     Stdout(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Bytes the driver (or a task, prefixed) wrote to stderr.
     Stderr(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Progress of the job's current action (a stage completed).
+    Progress(String),
     /// The job ended.
     Finished {
         /// The driver's exit code (0: success).
@@ -309,10 +313,14 @@ pub struct Counters {
     pub shuffle_bytes_served: u64,
     /// Shuffle bytes fetched from other nodes.
     pub shuffle_bytes_fetched: u64,
+    /// Time spent fetching them, in microseconds.
+    pub shuffle_fetch_micros: u64,
     /// Shuffle bytes that passed through the coordinator (always 0 by design).
     pub shuffle_bytes_relayed: u64,
     /// Tasks run.
     pub tasks: u64,
+    /// Map outputs held in memory right now (released when their action ends).
+    pub map_outputs_held: u64,
 }
 
 /// The coordinator's answer.
@@ -332,7 +340,7 @@ pub enum Response {
         /// The node's identifier.
         node_id: String,
     },
-    /// Heartbeat noted.
+    /// Heartbeat noted (also: done, for requests that need no answer but an acknowledgement).
     HeartbeatAck,
     /// The cluster's nodes and the coordinator's counters (module bytes sent to nodes, shuffle
     /// bytes relayed).
@@ -416,23 +424,12 @@ mod tests {
 
     #[test]
     fn the_handshake_accepts_only_our_magic_and_version() {
-        assert_eq!(
-            answer_hello(&Hello::ours()),
-            HelloReply::Welcome {
-                version: PROTOCOL_VERSION
-            }
-        );
-        let old = Hello {
-            magic: MAGIC.into(),
-            version: PROTOCOL_VERSION + 1,
-        };
+        assert_eq!(answer_hello(&Hello::ours()), HelloReply::Welcome { version: PROTOCOL_VERSION });
+        let old = Hello { magic: MAGIC.into(), version: PROTOCOL_VERSION + 1 };
         assert!(
             matches!(answer_hello(&old), HelloReply::Rejected { reason } if reason.contains("not supported"))
         );
-        let alien = Hello {
-            magic: "http".into(),
-            version: PROTOCOL_VERSION,
-        };
+        let alien = Hello { magic: "http".into(), version: PROTOCOL_VERSION };
         assert!(
             matches!(answer_hello(&alien), HelloReply::Rejected { reason } if reason.contains("not a Weft peer"))
         );

@@ -134,9 +134,9 @@ pub fn client_endpoint(
         }
     };
     let mut config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(tls)?,
+        Some(id) => {
+            builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key()).map_err(tls)?
+        }
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![ALPN.to_vec()];
@@ -238,9 +238,7 @@ impl ServerCertVerifier for PinnedCaVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        provider().signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -253,10 +251,7 @@ pub struct FramedRecv {
 impl FramedRecv {
     /// Wrap `recv`, refusing frames over `max` bytes.
     pub fn new(recv: quinn::RecvStream, max: usize) -> Self {
-        FramedRecv {
-            recv,
-            decoder: FrameDecoder::new(max),
-        }
+        FramedRecv { recv, decoder: FrameDecoder::new(max) }
     }
 
     /// The next message, or `None` when the peer finished the stream cleanly.
@@ -312,10 +307,7 @@ pub async fn request(
     conn: &quinn::Connection,
     request: &Request,
 ) -> Result<Response, TransportError> {
-    open_request(conn, request)
-        .await?
-        .expect::<Response>()
-        .await
+    open_request(conn, request).await?.expect::<Response>().await
 }
 
 /// Server side of one exchange: answer the hello and return the request (with the stream to

@@ -28,20 +28,13 @@ pub(crate) struct ModuleStore {
 
 /// SHA-256 in hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ModuleStore {
     pub(crate) fn new(dir: PathBuf) -> std::io::Result<ModuleStore> {
         std::fs::create_dir_all(&dir)?;
-        Ok(ModuleStore {
-            dir,
-            bytes: Default::default(),
-            compiled: Default::default(),
-        })
+        Ok(ModuleStore { dir, bytes: Default::default(), compiled: Default::default() })
     }
 
     fn path(&self, hash: &str) -> Option<PathBuf> {
@@ -51,12 +44,7 @@ impl ModuleStore {
     }
 
     pub(crate) fn get(&self, hash: &str) -> Option<Arc<Vec<u8>>> {
-        if let Some(b) = self
-            .bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
-        {
+        if let Some(b) = self.bytes.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
             return Some(b.clone());
         }
         let bytes = Arc::new(std::fs::read(self.path(hash)?).ok()?);
@@ -87,17 +75,11 @@ impl ModuleStore {
 
     /// The module compiled for drivers (once per module).
     pub(crate) fn compiled(&self, shared: &Shared, hash: &str) -> Result<JobModule, String> {
-        if let Some(m) = self
-            .compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
-        {
+        if let Some(m) = self.compiled.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
             return Ok(m.clone());
         }
-        let wasm = self
-            .get(hash)
-            .ok_or_else(|| format!("unknown module {hash}; upload it first"))?;
+        let wasm =
+            self.get(hash).ok_or_else(|| format!("unknown module {hash}; upload it first"))?;
         let module = shared.engine.compile(&wasm).map_err(|e| e.to_string())?;
         self.compiled
             .lock()
@@ -117,11 +99,8 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    fn push(&self, event: JobEvent) {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+    pub(crate) fn push(&self, event: JobEvent) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
         self.notify.notify_waiters();
     }
 
@@ -141,11 +120,7 @@ impl Job {
             Some(JobEvent::Finished { exit_code: 0, .. }) => ("succeeded", None),
             Some(JobEvent::Finished { error, exit_code }) => (
                 "failed",
-                Some(
-                    error
-                        .clone()
-                        .unwrap_or_else(|| format!("exit status {exit_code}")),
-                ),
+                Some(error.clone().unwrap_or_else(|| format!("exit status {exit_code}"))),
             ),
             _ => ("running", None),
         };
@@ -168,11 +143,7 @@ struct EventWriter {
 impl Write for EventWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let bytes = buf.to_vec();
-        self.job.push(if self.stderr {
-            JobEvent::Stderr(bytes)
-        } else {
-            JobEvent::Stdout(bytes)
-        });
+        self.job.push(if self.stderr { JobEvent::Stderr(bytes) } else { JobEvent::Stdout(bytes) });
         Ok(buf.len())
     }
 
@@ -190,11 +161,7 @@ pub(crate) struct JobTable {
 
 impl JobTable {
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Job>> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
     pub(crate) fn list(&self) -> Vec<JobInfo> {
@@ -205,11 +172,7 @@ impl JobTable {
             .values()
             .map(|j| j.info())
             .collect();
-        all.sort_by_key(|j| {
-            j.id.trim_start_matches("job-")
-                .parse::<u64>()
-                .unwrap_or(u64::MAX)
-        });
+        all.sort_by_key(|j| j.id.trim_start_matches("job-").parse::<u64>().unwrap_or(u64::MAX));
         all
     }
 
@@ -226,10 +189,7 @@ impl JobTable {
             events: Mutex::new(Vec::new()),
             notify: tokio::sync::Notify::new(),
         });
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job.id.clone(), job.clone());
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), job.clone());
         job
     }
 }
@@ -240,10 +200,7 @@ pub(crate) fn submit(
     hash: &str,
     args: Vec<String>,
 ) -> Result<String, String> {
-    let module = shared
-        .modules
-        .compiled(shared, hash)?
-        .with_policy(shared.policy.clone());
+    let module = shared.modules.compiled(shared, hash)?.with_policy(shared.policy.clone());
     let job = shared.jobs.create(hash);
     let id = job.id.clone();
     let shared = shared.clone();
@@ -263,20 +220,10 @@ fn run_driver(
     args: Vec<String>,
 ) {
     tracing::info!(job = %job.id, module = %hash, "job started");
-    let stdout = CapturedOutput::forward(
-        0,
-        Box::new(EventWriter {
-            job: job.clone(),
-            stderr: false,
-        }),
-    );
-    let stderr = CapturedOutput::forward(
-        0,
-        Box::new(EventWriter {
-            job: job.clone(),
-            stderr: true,
-        }),
-    );
+    let stdout =
+        CapturedOutput::forward(0, Box::new(EventWriter { job: job.clone(), stderr: false }));
+    let stderr =
+        CapturedOutput::forward(0, Box::new(EventWriter { job: job.clone(), stderr: true }));
     let failure = Arc::new(Mutex::new(None::<String>));
     let last_failure = failure.clone();
     let mut executor = RemoteExecutor::new(shared.clone(), job.id.clone(), hash);
@@ -285,7 +232,9 @@ fn run_driver(
         let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
             Ok(request) => {
                 executor.next_action();
-                weft_coordinator_action(&mut executor, &data, &request)
+                let reply = crate::action::run_action(&mut executor, &data, None, &request);
+                executor.release_action();
+                reply
             }
             Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
         };
@@ -296,20 +245,9 @@ fn run_driver(
     });
     let (exit_code, error) = match module.run_driver(&args, &stdout, &stderr, handler) {
         Ok(report) if report.exit_code == 0 => (0, None),
-        Ok(report) => (
-            report.exit_code,
-            failure.lock().unwrap_or_else(|p| p.into_inner()).take(),
-        ),
+        Ok(report) => (report.exit_code, failure.lock().unwrap_or_else(|p| p.into_inner()).take()),
         Err(e) => (1, Some(format!("the driver failed: {e}"))),
     };
     tracing::info!(job = %job.id, exit_code, "job finished");
     job.push(JobEvent::Finished { exit_code, error });
-}
-
-fn weft_coordinator_action(
-    executor: &mut RemoteExecutor,
-    data: &weft_runtime::DataDir,
-    request: &ActionRequest,
-) -> ActionReply {
-    crate::action::run_action(executor, data, None, request)
 }

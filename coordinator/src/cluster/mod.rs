@@ -146,14 +146,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The node id of the peer's client certificate, if it presented one the coordinator issued.
 fn peer_node(shared: &Shared, conn: &quinn::Connection) -> Option<String> {
-    let certs = conn
-        .peer_identity()?
-        .downcast::<Vec<CertificateDer<'static>>>()
-        .ok()?;
+    let certs = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
     let leaf = certs.first()?;
-    lock(&shared.nodes)
-        .node_for_cert(&fingerprint(leaf))
-        .map(str::to_string)
+    lock(&shared.nodes).node_for_cert(&fingerprint(leaf)).map(str::to_string)
 }
 
 async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection) {
@@ -186,11 +181,7 @@ async fn serve_stream(
     let Some((request, tx)) = transport::accept_request(tx, rx).await? else {
         return Ok(());
     };
-    if let Request::Follow {
-        token_secret,
-        job_id,
-    } = request
-    {
+    if let Request::Follow { token_secret, job_id } = request {
         return follow(shared, tx, &token_secret, &job_id).await;
     }
     let response = handle(shared, conn, request).await;
@@ -198,9 +189,7 @@ async fn serve_stream(
 }
 
 fn refused(reason: &str) -> Response {
-    Response::Refused {
-        reason: reason.to_string(),
-    }
+    Response::Refused { reason: reason.to_string() }
 }
 
 fn admin_ok(shared: &Shared, conn: &quinn::Connection, secret: &str) -> bool {
@@ -214,11 +203,7 @@ fn admin_ok(shared: &Shared, conn: &quinn::Connection, secret: &str) -> bool {
 async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request) -> Response {
     let now = Instant::now();
     match request {
-        Request::Join {
-            token_secret,
-            name,
-            csr_pem,
-        } => {
+        Request::Join { token_secret, name, csr_pem } => {
             if !secrets_match(&token_secret, &shared.pki.join_token.secret) {
                 tracing::warn!(remote = %conn.remote_address(), "refused a node with a wrong join token");
                 return refused("invalid join token");
@@ -232,16 +217,9 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
             };
             let node_id = lock(&shared.nodes).joined(&name, fingerprint(&cert), now);
             tracing::info!(%node_id, %name, remote = %conn.remote_address(), "node joined");
-            Response::Joined {
-                node_id,
-                cert_pem,
-                ca_pem: shared.pki.ca_pem().to_string(),
-            }
+            Response::Joined { node_id, cert_pem, ca_pem: shared.pki.ca_pem().to_string() }
         }
-        Request::Register {
-            slots,
-            shuffle_addr,
-        } => {
+        Request::Register { slots, shuffle_addr } => {
             let Some(id) = peer_node(shared, conn) else {
                 return refused("registering requires the node certificate issued at join");
             };
@@ -274,24 +252,15 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
                 return refused("invalid admin token");
             }
             let nodes = lock(&shared.nodes).status(now);
-            Response::ClusterStatus {
-                nodes,
-                counters: lock(&shared.counters).clone(),
-            }
+            Response::ClusterStatus { nodes, counters: lock(&shared.counters).clone() }
         }
         Request::HasModule { token_secret, hash } => {
             if !admin_ok(shared, conn, &token_secret) {
                 return refused("invalid admin token");
             }
-            Response::ModuleStatus {
-                present: shared.modules.get(&hash).is_some(),
-            }
+            Response::ModuleStatus { present: shared.modules.get(&hash).is_some() }
         }
-        Request::UploadModule {
-            token_secret,
-            hash,
-            wasm,
-        } => {
+        Request::UploadModule { token_secret, hash, wasm } => {
             if !admin_ok(shared, conn, &token_secret) {
                 return refused("invalid admin token");
             }
@@ -300,11 +269,7 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
                 Err(e) => refused(&e),
             }
         }
-        Request::Submit {
-            token_secret,
-            hash,
-            args,
-        } => {
+        Request::Submit { token_secret, hash, args } => {
             if !admin_ok(shared, conn, &token_secret) {
                 return refused("invalid admin token");
             }
@@ -324,10 +289,7 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
             }
             Response::Jobs(shared.jobs.list())
         }
-        Request::JobStatus {
-            token_secret,
-            job_id,
-        } => {
+        Request::JobStatus { token_secret, job_id } => {
             if !admin_ok(shared, conn, &token_secret) {
                 return refused("invalid admin token");
             }
@@ -337,7 +299,7 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
             }
         }
         Request::Follow { .. } => refused("internal error: follow is streamed"),
-        Request::RunTask(_) | Request::FetchBucket { .. } => {
+        Request::RunTask(_) | Request::FetchBucket { .. } | Request::ReleaseShuffle { .. } => {
             refused("the coordinator does not run tasks")
         }
     }

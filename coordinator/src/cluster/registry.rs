@@ -96,11 +96,7 @@ impl NodeRegistry {
                 }
             })
             .collect();
-        nodes.sort_by_key(|n| {
-            n.id.trim_start_matches("node-")
-                .parse::<u64>()
-                .unwrap_or(u64::MAX)
-        });
+        nodes.sort_by_key(|n| n.id.trim_start_matches("node-").parse::<u64>().unwrap_or(u64::MAX));
         nodes
     }
 }
@@ -123,10 +119,7 @@ mod tests {
         assert!(r.heartbeat(&a, Counters::default(), later - Duration::from_secs(1)));
         let status = r.status(later);
         assert_eq!(
-            status
-                .iter()
-                .map(|n| (n.id.as_str(), n.alive))
-                .collect::<Vec<_>>(),
+            status.iter().map(|n| (n.id.as_str(), n.alive)).collect::<Vec<_>>(),
             [(a.as_str(), true), (b.as_str(), false)]
         );
         assert!(!r.heartbeat("node-99", Counters::default(), later));

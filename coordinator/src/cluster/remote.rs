@@ -16,7 +16,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 use weft_runtime::input::FileFormat;
 use weft_wire::protocol::{
-    MapKey, MapLocation, RemoteInput, RemoteOutput, RemoteSplit, Request, Response, TaskAssignment,
+    JobEvent, MapKey, MapLocation, RemoteInput, RemoteOutput, RemoteSplit, Request, Response,
+    TaskAssignment,
 };
 use weft_wire::transport;
 
@@ -39,15 +40,7 @@ pub(crate) struct RemoteExecutor {
 impl RemoteExecutor {
     pub(crate) fn new(shared: Arc<Shared>, job: String, module_hash: String) -> RemoteExecutor {
         let (tx, rx) = channel();
-        RemoteExecutor {
-            shared,
-            job,
-            module_hash,
-            action: 0,
-            running: HashMap::new(),
-            tx,
-            rx,
-        }
+        RemoteExecutor { shared, job, module_hash, action: 0, running: HashMap::new(), tx, rx }
     }
 
     /// Called before each action, so map outputs of different actions never share a key.
@@ -55,19 +48,32 @@ impl RemoteExecutor {
         self.action += 1;
     }
 
-    /// Alive nodes with a connection: (id, slots).
-    fn nodes(&self) -> Vec<(String, u32)> {
-        let status = self
-            .shared
-            .nodes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .status(Instant::now());
-        let conns = self
+    /// The current action ended: every node may drop its map outputs (nothing is cached across
+    /// actions yet).
+    pub(crate) fn release_action(&self) {
+        let conns: Vec<quinn::Connection> = self
             .shared
             .node_conns
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for conn in conns {
+            let request = Request::ReleaseShuffle { job: self.job.clone(), action: self.action };
+            self.shared.handle.spawn(async move {
+                if let Err(e) = transport::request(&conn, &request).await {
+                    tracing::debug!(error = %e, "could not release map outputs on a node");
+                }
+            });
+        }
+    }
+
+    /// Alive nodes with a connection: (id, slots).
+    fn nodes(&self) -> Vec<(String, u32)> {
+        let status =
+            self.shared.nodes.lock().unwrap_or_else(|p| p.into_inner()).status(Instant::now());
+        let conns = self.shared.node_conns.lock().unwrap_or_else(|p| p.into_inner());
         status
             .into_iter()
             .filter(|n| n.alive && conns.contains_key(&n.id))
@@ -88,10 +94,13 @@ impl Executor for RemoteExecutor {
     }
 
     fn free_slots(&self) -> usize {
-        self.nodes()
-            .iter()
-            .map(|(id, slots)| self.free_on(id, *slots))
-            .sum()
+        self.nodes().iter().map(|(id, slots)| self.free_on(id, *slots)).sum()
+    }
+
+    fn stage_completed(&mut self, message: &str) {
+        if let Some(job) = self.shared.jobs.get(&self.job) {
+            job.push(JobEvent::Progress(message.to_string()));
+        }
     }
 
     fn is_lost(&self, output: &MapLocation) -> bool {
@@ -117,13 +126,8 @@ impl Executor for RemoteExecutor {
             .into_iter()
             .max_by_key(|(id, slots)| self.free_on(id, *slots))
             .ok_or("no node is available")?;
-        let conn = self
-            .shared
-            .node_conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&node)
-            .cloned();
+        let conn =
+            self.shared.node_conns.lock().unwrap_or_else(|p| p.into_inner()).get(&node).cloned();
         let conn = conn.ok_or_else(|| format!("node {node} has no connection"))?;
         let id = launch.id;
         let input = match launch.input {
@@ -167,46 +171,38 @@ impl Executor for RemoteExecutor {
         *self.running.entry(node.clone()).or_default() += 1;
         let tx = self.tx.clone();
         self.shared.handle.spawn(async move {
-            let result =
-                match transport::request(&conn, &Request::RunTask(Box::new(assignment))).await {
-                    Ok(Response::TaskDone {
-                        batches,
-                        map_output,
-                        bad_rows,
-                        stdout,
-                        stderr,
-                    }) => Ok(Finished {
-                        batches: batches
-                            .into_iter()
-                            .map(|b| Bytes::from(b.into_vec()))
-                            .collect(),
+            let result = match transport::request(&conn, &Request::RunTask(Box::new(assignment)))
+                .await
+            {
+                Ok(Response::TaskDone { batches, map_output, bad_rows, stdout, stderr }) => {
+                    Ok(Finished {
+                        batches: batches.into_iter().map(|b| Bytes::from(b.into_vec())).collect(),
                         map_output,
                         bad_rows,
                         stdout: stdout.into_vec(),
                         stderr: stderr.into_vec(),
-                    }),
-                    Ok(Response::TaskFailed { message, retryable }) => {
-                        Err(TaskFailure { message, retryable })
-                    }
-                    Ok(other) => Err(TaskFailure {
-                        message: format!("node {node}: unexpected answer {other:?}"),
-                        retryable: true,
-                    }),
-                    Err(e) => Err(TaskFailure {
-                        message: format!("node {node} was lost: {e}"),
-                        retryable: true,
-                    }),
-                };
+                    })
+                }
+                Ok(Response::TaskFailed { message, retryable }) => {
+                    Err(TaskFailure { message, retryable })
+                }
+                Ok(other) => Err(TaskFailure {
+                    message: format!("node {node}: unexpected answer {other:?}"),
+                    retryable: true,
+                }),
+                Err(e) => Err(TaskFailure {
+                    message: format!("node {node} was lost: {e}"),
+                    retryable: true,
+                }),
+            };
             let _ = tx.send((node, Completion { id, result }));
         });
         Ok(())
     }
 
     fn wait(&mut self) -> Result<Completion<MapLocation>, String> {
-        let (node, completion) = self
-            .rx
-            .recv()
-            .map_err(|_| "the executor's channel closed".to_string())?;
+        let (node, completion) =
+            self.rx.recv().map_err(|_| "the executor's channel closed".to_string())?;
         if let Some(n) = self.running.get_mut(&node) {
             *n = n.saturating_sub(1);
         }

@@ -53,11 +53,7 @@ fn main() -> weft::Result<()> {
     let mut rows: Vec<(String, u64, u64, f64)> = per_carrier
         .into_iter()
         .map(|(carrier, (n, delayed, sum))| {
-            let avg = if delayed > 0 {
-                sum / delayed as f64
-            } else {
-                f64::NAN
-            };
+            let avg = if delayed > 0 { sum / delayed as f64 } else { f64::NAN };
             (carrier, n, delayed, avg)
         })
         .collect();

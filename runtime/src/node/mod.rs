@@ -91,17 +91,11 @@ pub(crate) struct NodeState {
 
 impl NodeState {
     fn node_id(&self) -> String {
-        self.node_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.node_id.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn shuffle_addr(&self) -> String {
-        self.shuffle_addr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shuffle_addr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     async fn peer_connection(&self, addr: &str) -> Result<quinn::Connection, TransportError> {
@@ -148,10 +142,7 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
         match join_and_register(&state).await {
             Ok(member) => {
                 if first {
-                    println!(
-                        "joined the cluster at {} as {}",
-                        config.coordinator, member.node_id
-                    );
+                    println!("joined the cluster at {} as {}", config.coordinator, member.node_id);
                     first = false;
                 } else {
                     tracing::info!(node_id = %member.node_id, "joined the cluster again");
@@ -193,9 +184,7 @@ async fn join_and_register(state: &Arc<NodeState>) -> Result<Membership, NodeErr
         csr_pem: key.csr_pem.clone(),
     };
     let (cert_pem, ca_pem) = match transport::request(&conn, &join).await? {
-        Response::Joined {
-            cert_pem, ca_pem, ..
-        } => (cert_pem, ca_pem),
+        Response::Joined { cert_pem, ca_pem, .. } => (cert_pem, ca_pem),
         Response::Refused { reason } => return Err(NodeError::Refused(reason)),
         other => return Err(NodeError::Protocol(format!("{other:?}"))),
     };
@@ -206,16 +195,9 @@ async fn join_and_register(state: &Arc<NodeState>) -> Result<Membership, NodeErr
     start_shuffle_service(state, &identity, &ca)?;
     let endpoint = transport::client_endpoint(ServerTrust::Ca(ca), Some(&identity))?;
     let conn = transport::connect(&endpoint, config.coordinator).await?;
-    let register = Request::Register {
-        slots: config.slots,
-        shuffle_addr: state.shuffle_addr(),
-    };
+    let register = Request::Register { slots: config.slots, shuffle_addr: state.shuffle_addr() };
     match transport::request(&conn, &register).await? {
-        Response::Registered { node_id } => Ok(Membership {
-            node_id,
-            conn,
-            _endpoint: endpoint,
-        }),
+        Response::Registered { node_id } => Ok(Membership { node_id, conn, _endpoint: endpoint }),
         Response::Refused { reason } => Err(NodeError::Refused(reason)),
         other => Err(NodeError::Protocol(format!("{other:?}"))),
     }
@@ -231,20 +213,14 @@ fn start_shuffle_service(
     if peers.is_some() {
         return Ok(());
     }
-    let listen = state
-        .config
-        .shuffle_listen
-        .unwrap_or_else(|| default_listen(state.config.coordinator));
+    let listen =
+        state.config.shuffle_listen.unwrap_or_else(|| default_listen(state.config.coordinator));
     let server = transport::server_endpoint(listen, identity, ca, ClientAuth::Required)?;
-    let bound = server
-        .local_addr()
-        .map_err(|e| NodeError::Setup(format!("shuffle service: {e}")))?;
+    let bound =
+        server.local_addr().map_err(|e| NodeError::Setup(format!("shuffle service: {e}")))?;
     *state.shuffle_addr.lock().unwrap_or_else(|p| p.into_inner()) = bound.to_string();
     tokio::spawn(shuffle::serve(state.clone(), server));
-    *peers = Some(transport::client_endpoint(
-        ServerTrust::Ca(ca.clone()),
-        Some(identity),
-    )?);
+    *peers = Some(transport::client_endpoint(ServerTrust::Ca(ca.clone()), Some(identity))?);
     tracing::info!(%bound, "shuffle service listening");
     Ok(())
 }
@@ -279,9 +255,12 @@ async fn serve_coordinator(state: Arc<NodeState>, conn: quinn::Connection) {
                     state.running.fetch_sub(1, Ordering::Relaxed);
                     r
                 }
-                other => Response::Refused {
-                    reason: format!("a node does not serve {other:?}"),
-                },
+                Request::ReleaseShuffle { job, action } => {
+                    let released = state.shuffle.release(&job, action);
+                    tracing::debug!(%job, action, released, "released map outputs");
+                    Response::HeartbeatAck
+                }
+                other => Response::Refused { reason: format!("a node does not serve {other:?}") },
             };
             if let Err(e) = transport::respond(tx, &response).await {
                 tracing::warn!(error = %e, "cannot answer the coordinator");
@@ -293,11 +272,8 @@ async fn serve_coordinator(state: Arc<NodeState>, conn: quinn::Connection) {
 async fn heartbeat_until_lost(state: &NodeState, member: &Membership) -> NodeError {
     loop {
         tokio::time::sleep(HEARTBEAT).await;
-        let counters = state
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let mut counters = state.counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        counters.map_outputs_held = state.shuffle.len() as u64;
         let running = state.running.load(Ordering::Relaxed);
         match transport::request(&member.conn, &Request::Heartbeat { running, counters }).await {
             Ok(Response::HeartbeatAck) => {}

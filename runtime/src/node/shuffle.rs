@@ -22,23 +22,26 @@ pub(crate) struct ShuffleStore {
 
 impl ShuffleStore {
     pub(crate) fn put(&self, key: MapKey, buckets: Vec<Vec<Bytes>>) -> Vec<u64> {
-        let sizes = buckets
-            .iter()
-            .map(|b| b.iter().map(|x| x.len() as u64).sum())
-            .collect();
-        self.maps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Arc::new(buckets));
+        let sizes = buckets.iter().map(|b| b.iter().map(|x| x.len() as u64).sum()).collect();
+        self.maps.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(buckets));
         sizes
     }
 
+    /// Drop the map outputs of one action of one job; returns how many went.
+    pub(crate) fn release(&self, job: &str, action: u32) -> usize {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let before = maps.len();
+        maps.retain(|k, _| !(k.job == job && k.action == action));
+        before - maps.len()
+    }
+
+    /// How many map outputs are held.
+    pub(crate) fn len(&self) -> usize {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn get(&self, key: &MapKey) -> Option<Arc<Vec<Vec<Bytes>>>> {
-        self.maps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+        self.maps.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
     }
 }
 
@@ -73,35 +76,23 @@ async fn serve_stream(
     let Request::FetchBucket { key, bucket } = request else {
         return transport::respond(
             tx,
-            &Response::Refused {
-                reason: "the shuffle service only serves buckets".into(),
-            },
+            &Response::Refused { reason: "the shuffle service only serves buckets".into() },
         )
         .await;
     };
     let Some(buckets) = state.shuffle.get(&key) else {
         return transport::respond(
             tx,
-            &Response::Refused {
-                reason: format!("no map output {key:?} here"),
-            },
+            &Response::Refused { reason: format!("no map output {key:?} here") },
         )
         .await;
     };
     let mut served = 0u64;
-    for batch in buckets
-        .get(bucket as usize)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for batch in buckets.get(bucket as usize).map(Vec::as_slice).unwrap_or_default() {
         served += batch.len() as u64;
         transport::send(&mut tx, &Response::BucketBatch(batch.to_vec())).await?;
     }
-    state
-        .counters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .shuffle_bytes_served += served;
+    state.counters.lock().unwrap_or_else(|p| p.into_inner()).shuffle_bytes_served += served;
     transport::respond(tx, &Response::EndOfBucket).await
 }
 
@@ -122,24 +113,18 @@ pub(crate) async fn fetch(
             batches.extend(local.get(bucket as usize).cloned().unwrap_or_default());
             continue;
         }
+        let started = std::time::Instant::now();
         let conn = state
             .peer_connection(&map.shuffle_addr)
             .await
             .map_err(|e| format!("node {}: {e}", map.node_id))?;
-        let request = Request::FetchBucket {
-            key: map.key.clone(),
-            bucket,
-        };
+        let request = Request::FetchBucket { key: map.key.clone(), bucket };
         let mut rx = transport::open_request(&conn, &request)
             .await
             .map_err(|e| format!("node {}: {e}", map.node_id))?;
         let mut fetched = 0u64;
         loop {
-            match rx
-                .expect::<Response>()
-                .await
-                .map_err(|e| format!("node {}: {e}", map.node_id))?
-            {
+            match rx.expect::<Response>().await.map_err(|e| format!("node {}: {e}", map.node_id))? {
                 Response::BucketBatch(b) => {
                     fetched += b.len() as u64;
                     batches.push(Bytes::from(b));
@@ -151,11 +136,9 @@ pub(crate) async fn fetch(
                 other => return Err(format!("node {}: unexpected {other:?}", map.node_id)),
             }
         }
-        state
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shuffle_bytes_fetched += fetched;
+        let mut counters = state.counters.lock().unwrap_or_else(|p| p.into_inner());
+        counters.shuffle_bytes_fetched += fetched;
+        counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
     }
     Ok(batches)
 }
@@ -165,8 +148,7 @@ pub(crate) async fn connect(
     endpoint: &quinn::Endpoint,
     addr: &str,
 ) -> Result<quinn::Connection, TransportError> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|_| TransportError::Io(format!("bad shuffle address {addr:?}")))?;
+    let addr: SocketAddr =
+        addr.parse().map_err(|_| TransportError::Io(format!("bad shuffle address {addr:?}")))?;
     transport::connect_to(endpoint, addr, NODE_NAME).await
 }

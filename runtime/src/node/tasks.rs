@@ -16,10 +16,7 @@ use weft_wire::protocol::{
 use weft_wire::transport;
 
 fn failed(message: impl Into<String>, retryable: bool) -> Response {
-    Response::TaskFailed {
-        message: message.into(),
-        retryable,
-    }
+    Response::TaskFailed { message: message.into(), retryable }
 }
 
 /// Run one assigned task and describe the outcome for the coordinator.
@@ -31,10 +28,7 @@ pub(crate) async fn run(
     let module = match module(&state, coordinator, &task.module_hash).await {
         Ok(m) => m,
         Err(e) => {
-            return failed(
-                format!("node {}: cannot load the module: {e}", state.node_id()),
-                true,
-            );
+            return failed(format!("node {}: cannot load the module: {e}", state.node_id()), true);
         }
     };
     let guest: GuestTask = match rmp_serde::from_slice(&task.guest) {
@@ -51,11 +45,7 @@ pub(crate) async fn run(
                 start: split.start,
                 end: split.end,
                 gzip: split.gzip,
-                format: if split.csv {
-                    FileFormat::Csv
-                } else {
-                    FileFormat::Text
-                },
+                format: if split.csv { FileFormat::Csv } else { FileFormat::Text },
             }])),
             Err(e) => return failed(e.to_string(), false),
         },
@@ -85,19 +75,12 @@ pub(crate) async fn run(
     };
     let module = module.with_policy(policy);
     let outcome = tokio::task::spawn_blocking(move || module.run_task(&guest, input, output)).await;
-    state
-        .counters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .tasks += 1;
+    state.counters.lock().unwrap_or_else(|p| p.into_inner()).tasks += 1;
     let report = match outcome {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return failed(e.to_string(), e.is_retryable()),
         Err(e) => {
-            return failed(
-                format!("internal error on node {}: {e}", state.node_id()),
-                true,
-            );
+            return failed(format!("internal error on node {}: {e}", state.node_id()), true);
         }
     };
     let (batches, map_output) = match (report.output, key) {
@@ -111,12 +94,9 @@ pub(crate) async fn run(
             };
             (Vec::new(), Some(location))
         }
-        (TaskOutput::Batches(b), _) => (
-            b.into_iter()
-                .map(|x| serde_bytes::ByteBuf::from(x.to_vec()))
-                .collect(),
-            None,
-        ),
+        (TaskOutput::Batches(b), _) => {
+            (b.into_iter().map(|x| serde_bytes::ByteBuf::from(x.to_vec())).collect(), None)
+        }
         _ => (Vec::new(), None),
     };
     Response::TaskDone {
@@ -139,27 +119,18 @@ async fn module(
     if let Some(m) = modules.get(hash) {
         return Ok(m.clone());
     }
-    let wasm = match transport::request(
-        coordinator,
-        &Request::FetchModule {
-            hash: hash.to_string(),
-        },
-    )
-    .await
-    {
-        Ok(Response::Module(bytes)) => bytes,
-        Ok(Response::Refused { reason }) => return Err(reason),
-        Ok(other) => return Err(format!("unexpected answer {other:?}")),
-        Err(e) => return Err(e.to_string()),
-    };
-    let actual: String = Sha256::digest(&wasm)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let wasm =
+        match transport::request(coordinator, &Request::FetchModule { hash: hash.to_string() })
+            .await
+        {
+            Ok(Response::Module(bytes)) => bytes,
+            Ok(Response::Refused { reason }) => return Err(reason),
+            Ok(other) => return Err(format!("unexpected answer {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+    let actual: String = Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
     if actual != hash {
-        return Err(format!(
-            "received module hashes to {actual}, expected {hash}"
-        ));
+        return Err(format!("received module hashes to {actual}, expected {hash}"));
     }
     let dir = state.config.work_dir.join("modules");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

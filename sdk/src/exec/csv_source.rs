@@ -67,19 +67,11 @@ impl<T: Record> CsvRows<T> {
 
     fn line_of(&self, record: &csv::StringRecord) -> u64 {
         let in_chunk = record.position().map_or(1, |p| p.line());
-        if self.first_line == 0 {
-            0
-        } else {
-            self.first_line + in_chunk - 1
-        }
+        if self.first_line == 0 { 0 } else { self.first_line + in_chunk - 1 }
     }
 
     fn at(&self, line: u64) -> String {
-        if line == 0 {
-            self.file.clone()
-        } else {
-            format!("{} line {line}", self.file)
-        }
+        if line == 0 { self.file.clone() } else { format!("{} line {line}", self.file) }
     }
 
     /// Parse the current record; `Err` carries a message naming file, line and column.
@@ -96,10 +88,7 @@ impl<T: Record> CsvRows<T> {
         }
         let nulls = &self.options.null_values;
         let row = if !nulls.is_empty() && self.record.iter().any(|f| nulls.iter().any(|n| n == f)) {
-            self.record
-                .iter()
-                .map(|f| if nulls.iter().any(|n| n == f) { "" } else { f })
-                .collect()
+            self.record.iter().map(|f| if nulls.iter().any(|n| n == f) { "" } else { f }).collect()
         } else {
             std::mem::take(&mut self.record)
         };

@@ -30,9 +30,7 @@ struct Buckets<K, V> {
 
 impl<K: Key, V: Record> Buckets<K, V> {
     fn new(buckets: u32) -> Self {
-        Buckets {
-            buffers: (0..buckets.max(1)).map(|_| Vec::new()).collect(),
-        }
+        Buckets { buffers: (0..buckets.max(1)).map(|_| Vec::new()).collect() }
     }
 
     fn push(&mut self, key: K, value: V) -> Result<()> {

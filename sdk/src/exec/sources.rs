@@ -27,11 +27,7 @@ pub(crate) fn batches<T: Record>() -> impl Iterator<Item = T> {
 
 /// Lines of text (without line endings) from line-aligned [`TextChunk`]s.
 pub(crate) fn text_lines(_arg: &[u8], _op: u32) -> Result<Erased> {
-    let iter: Iter<String> = Box::new(TextLines {
-        chunk: Vec::new(),
-        pos: 0,
-        done: false,
-    });
+    let iter: Iter<String> = Box::new(TextLines { chunk: Vec::new(), pos: 0, done: false });
     Ok(Erased::new(iter))
 }
 

@@ -16,9 +16,7 @@ fn main() -> weft::Result<()> {
     if args.get(1).is_some_and(|a| a == "skip") {
         options = options.skip_bad_rows();
     }
-    let scores = ctx
-        .csv_with::<Row>(&args[0], options)
-        .map(|r: Row| r.score as u64);
+    let scores = ctx.csv_with::<Row>(&args[0], options).map(|r: Row| r.score as u64);
     let rows = scores.count()?;
     let sum = scores.reduce(|a, b| a + b)?.unwrap_or(0);
     println!("rows={rows} sum={sum}");

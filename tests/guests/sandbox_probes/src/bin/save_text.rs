@@ -9,13 +9,7 @@ fn main() -> weft::Result<()> {
     let numbers = ctx.parallelize((1..=n).collect(), 4);
     if args.get(2).is_some_and(|a| a == "fail") {
         numbers
-            .map_with(n, |n, x: u32| {
-                if x == *n {
-                    panic!("failing on purpose")
-                } else {
-                    x
-                }
-            })
+            .map_with(n, |n, x: u32| if x == *n { panic!("failing on purpose") } else { x })
             .save_as_text_file(&args[0])
     } else {
         numbers.save_as_text_file(&args[0])
