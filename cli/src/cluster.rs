@@ -56,6 +56,9 @@ pub struct NodeArgs {
     /// coordinator, any free port).
     #[arg(long)]
     listen: Option<String>,
+    /// MiB of map outputs kept in memory; beyond that they are spilled to the work directory.
+    #[arg(long, default_value_t = 1024)]
+    shuffle_memory: u64,
 }
 
 /// How a client reaches and authenticates to the coordinator.
@@ -75,6 +78,14 @@ pub struct StatusArgs {
     client: ClientArgs,
     /// A job to show; without it, the cluster's nodes and counters.
     job: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The job to stop.
+    job: String,
 }
 
 #[derive(clap::Args)]
@@ -162,6 +173,7 @@ pub fn node(args: NodeArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         work_dir: args.work_dir,
         shuffle_listen,
+        shuffle_memory: args.shuffle_memory << 20,
     };
     runtime()?.block_on(async {
         tokio::select! {
@@ -237,10 +249,25 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             let state = if n.alive { "alive" } else { "lost" };
             let c = &n.counters;
             println!(
-                "{:<8} {:<6} {:>3} slots  {:<16} tasks={} module_bytes_received={} compilations={} shuffle_bytes_fetched={} shuffle_fetch_micros={} shuffle_bytes_served={} map_outputs_held={} last_seen_ms={}",
-                n.id, state, n.slots, n.name, c.tasks, c.module_bytes_sent, c.compilations, c.shuffle_bytes_fetched, c.shuffle_fetch_micros, c.shuffle_bytes_served, c.map_outputs_held, n.last_seen_ms
+                "{:<8} {:<6} {:>3} slots  {:<16} tasks={} module_bytes_received={} compilations={} shuffle_bytes_fetched={} shuffle_fetch_micros={} shuffle_bytes_served={} map_outputs_held={} shuffle_bytes_spilled={} last_seen_ms={}",
+                n.id, state, n.slots, n.name, c.tasks, c.module_bytes_sent, c.compilations, c.shuffle_bytes_fetched, c.shuffle_fetch_micros, c.shuffle_bytes_served, c.map_outputs_held, c.shuffle_bytes_spilled, n.last_seen_ms
             );
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `weft cancel JOB`.
+pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        let request =
+            Request::Cancel { token_secret: client.secret.clone(), job_id: args.job.clone() };
+        let Response::Jobs(jobs) = client.request(request).await? else {
+            bail!("unexpected answer");
+        };
+        eprintln!("cancelling {}", args.job);
+        print_jobs(&jobs);
         Ok(ExitCode::SUCCESS)
     })
 }

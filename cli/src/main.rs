@@ -1,5 +1,5 @@
 //! The `weft` command line: `run` (embedded engine), `coordinator` and `node` (cluster
-//! processes), `submit`, `jobs` and `status` (cluster clients). Each command family lives in its own module; errors are
+//! processes), `submit`, `jobs`, `status` and `cancel` (cluster clients). Each command family lives in its own module; errors are
 //! `anyhow` here, at the binary's edge.
 
 mod cluster;
@@ -27,6 +27,8 @@ enum Command {
     Submit(cluster::SubmitArgs),
     /// List the cluster's jobs.
     Jobs(cluster::JobsArgs),
+    /// Stop a job on the cluster.
+    Cancel(cluster::CancelArgs),
     /// Show the cluster's nodes and counters, or one job.
     Status(cluster::StatusArgs),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Node(args) => cluster::node(args),
         Command::Submit(args) => cluster::submit(args),
         Command::Jobs(args) => cluster::jobs(args),
+        Command::Cancel(args) => cluster::cancel(args),
         Command::Status(args) => cluster::status(args),
     };
     match result {

@@ -53,6 +53,10 @@ pub enum TaskError {
     /// The host could not read the task's input.
     #[error("input error: {0}")]
     Input(String),
+    /// Input could not be fetched from another process (its node went away); worth a retry once
+    /// the data is available again.
+    #[error("fetch error: {0}")]
+    Fetch(String),
     /// The host could not store the task's output.
     #[error("output error: {0}")]
     Output(String),
@@ -71,10 +75,10 @@ pub enum TaskError {
 
 impl TaskError {
     /// Whether running the same task again could succeed. Failures caused by the job's code or
-    /// data (including unreadable input files) are deterministic; only setting up the sandbox
-    /// can fail transiently.
+    /// data (including unreadable input files) are deterministic; setting up the sandbox and
+    /// fetching input from other nodes can fail transiently.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TaskError::Setup(_))
+        matches!(self, TaskError::Setup(_) | TaskError::Fetch(_))
     }
 }
 

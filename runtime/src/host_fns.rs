@@ -114,7 +114,14 @@ fn input_next(mut caller: Caller<'_, SandboxState>) -> wasmtime::Result<i64> {
             Ok(len)
         }
         Ok(None) => Ok(-1),
-        Err(message) => Err(host_failure(state, TaskError::Input(message))),
+        Err(message) => {
+            let error = if io.input.errors_are_transient() {
+                TaskError::Fetch(message)
+            } else {
+                TaskError::Input(message)
+            };
+            Err(host_failure(state, error))
+        }
     }
 }
 

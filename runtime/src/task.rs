@@ -22,6 +22,12 @@ use weft::abi::{EXPORT_ALLOC, EXPORT_RUN_TASK, GuestTask, STATUS_OK};
 pub trait BatchSource: Send {
     /// The next batch, or `None` at the end.
     fn next_batch(&mut self) -> Result<Option<Bytes>, String>;
+
+    /// Whether this source's errors are transient (a peer that went away) rather than facts about
+    /// the data: they fail the task with [`TaskError::Fetch`], which is retried.
+    fn errors_are_transient(&self) -> bool {
+        false
+    }
 }
 
 /// Batches already in memory.

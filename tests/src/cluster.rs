@@ -140,27 +140,38 @@ impl Coordinator {
 
     /// Start a node with `token` (see `Process::wait_for` / `wait_exit` for the outcome).
     pub fn node(&self, dir: &Path, name: &str, token: &str, slots: u32) -> Process {
+        self.node_with(dir, name, token, slots, &[])
+    }
+
+    /// [`node`](Self::node) with more `weft node` options.
+    pub fn node_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        token: &str,
+        slots: u32,
+        extra: &[&str],
+    ) -> Process {
         let data = dir.join("data");
         let work = dir.join(format!("work-{name}"));
         std::fs::create_dir_all(&data).unwrap();
         let slots = slots.to_string();
-        Process::start(
-            &[
-                "node",
-                "--coordinator",
-                &self.addr,
-                "--join-token",
-                token,
-                "--slots",
-                &slots,
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--work-dir",
-                work.to_str().unwrap(),
-                "--name",
-                name,
-            ],
-            dir.join(format!("{name}.log")),
-        )
+        let mut args = vec![
+            "node",
+            "--coordinator",
+            &self.addr,
+            "--join-token",
+            token,
+            "--slots",
+            &slots,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        Process::start(&args, dir.join(format!("{name}.log")))
     }
 }

@@ -127,6 +127,23 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     node.wait_for("joined the cluster", JOIN);
     let admin = Token::parse(&c.admin_token(), TokenKind::Admin).unwrap();
     let fp = admin.ca_fingerprint.clone();
+    // A job runs meanwhile: 12 map tasks of 1 s on 2 slots (about 6 s), then a shuffle.
+    let module = weft_tests::guest("slow_shuffle");
+    let mut job = weft_tests::cluster::Process::start(
+        &[
+            "submit",
+            "--coordinator",
+            &c.addr,
+            "--token",
+            &c.admin_token(),
+            module.to_str().unwrap(),
+            "--follow",
+            "--",
+            "1000",
+        ],
+        dir.path().join("job.log"),
+    );
+    job.wait_for("submitted job-1", JOIN);
 
     let mut garbage = vec![0, 0, 0, 12];
     garbage.extend_from_slice(b"\xc1\xc1not msgpack");
@@ -161,4 +178,8 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     assert!(matches!(refused, Response::Refused { .. }), "{refused:?}");
     let log = c.process.output();
     assert_eq!(log.matches("closing connection after a protocol error").count(), 3, "{log}");
+    assert!(job.running(), "the job should still be running during the attacks");
+    assert_eq!(job.wait_exit(Duration::from_secs(60)), Some(0), "{}", job.output());
+    let expected: u64 = (1..=12_000u64).filter(|x| x % 10 == 3).sum();
+    assert!(job.output().contains(&format!("3 {expected}")), "{}", job.output());
 }

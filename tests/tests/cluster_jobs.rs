@@ -186,3 +186,75 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
     assert!(log.contains("node lost"), "the coordinator never noticed the dead node:\n{log}");
     assert!(log.contains("recomputing them"), "no lost map output was recomputed:\n{log}");
 }
+
+#[test]
+fn a_cancelled_job_stops_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _nodes) = cluster(dir.path(), 1);
+    let module = guest("slow_shuffle");
+    let token = c.admin_token();
+    // 12 tasks of 2 s on 2 slots: about 12 s if left alone.
+    let mut job = Process::start(
+        &[
+            "submit",
+            "--coordinator",
+            &c.addr,
+            "--token",
+            &token,
+            module.to_str().unwrap(),
+            "--follow",
+            "--",
+            "2000",
+        ],
+        dir.path().join("job.log"),
+    );
+    job.wait_for("submitted job-1", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let cancel = c.client("cancel", &["job-1"]);
+    cancel.assert_ok();
+    assert_eq!(job.wait_exit(Duration::from_secs(30)), Some(1), "{}", job.output());
+    assert!(started.elapsed() < Duration::from_secs(8), "cancelling took {:?}", started.elapsed());
+    assert!(job.output().contains("the job was cancelled"), "{}", job.output());
+    let jobs = c.client("jobs", &[]);
+    assert!(jobs.stdout.contains("cancelled"), "{}", jobs.stdout);
+    let missing = c.client("cancel", &["job-99"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("no job job-99"), "{}", missing.stderr);
+}
+
+#[test]
+fn map_outputs_spill_to_disk_past_the_memory_bound_and_are_deleted_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = write_books(&dir.path().join("data/books"));
+    let c = Coordinator::start(dir.path());
+    let nodes: Vec<Process> = (1..=2)
+        .map(|i| {
+            c.node_with(
+                dir.path(),
+                &format!("s{i}"),
+                &c.join_token(),
+                2,
+                &["--shuffle-memory", "0"],
+            )
+        })
+        .collect();
+    for n in &nodes {
+        n.wait_for("joined the cluster", Duration::from_secs(20));
+    }
+    while !c.client("status", &[]).stdout.starts_with("2 node(s) alive") {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = submit(&c, "word_count", &["books", "1000000"]);
+    run.assert_ok();
+    let (_, counts) = parse_counts(&run.stdout);
+    assert_eq!(counts, native_counts(&texts));
+    let (_, totals) = counters(&c);
+    assert!(totals["shuffle_bytes_spilled"] > 0, "{totals:?}");
+    assert_eq!(totals["map_outputs_held"], 0, "{totals:?}");
+    for i in 1..=2 {
+        let spill = dir.path().join(format!("work-s{i}/shuffle"));
+        let left = std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(left, 0, "spill files left in {}", spill.display());
+    }
+}

@@ -146,6 +146,13 @@ pub enum Request {
         /// The job.
         job_id: String,
     },
+    /// Stop a job.
+    Cancel {
+        /// The secret part of the admin token.
+        token_secret: String,
+        /// The job.
+        job_id: String,
+    },
     /// A node asks for a module's bytes.
     FetchModule {
         /// The module's hash.
@@ -319,8 +326,10 @@ pub struct Counters {
     pub shuffle_bytes_relayed: u64,
     /// Tasks run.
     pub tasks: u64,
-    /// Map outputs held in memory right now (released when their action ends).
+    /// Map outputs held right now, in memory or spilled (released when their action ends).
     pub map_outputs_held: u64,
+    /// Map output bytes written to disk because the memory bound was reached.
+    pub shuffle_bytes_spilled: u64,
 }
 
 /// The coordinator's answer.

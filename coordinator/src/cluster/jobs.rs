@@ -96,9 +96,22 @@ pub(crate) struct Job {
     started: Instant,
     events: Mutex<Vec<JobEvent>>,
     pub(crate) notify: tokio::sync::Notify,
+    cancelled: std::sync::atomic::AtomicBool,
 }
 
+/// What a cancelled job's actions fail with.
+pub(crate) const CANCELLED: &str = "the job was cancelled";
+
 impl Job {
+    /// Ask the job to stop: its running action fails and no further action starts.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn push(&self, event: JobEvent) {
         self.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
         self.notify.notify_waiters();
@@ -118,6 +131,9 @@ impl Job {
         let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
         let (state, error) = match events.last() {
             Some(JobEvent::Finished { exit_code: 0, .. }) => ("succeeded", None),
+            Some(JobEvent::Finished { .. }) if self.is_cancelled() => {
+                ("cancelled", Some(CANCELLED.to_string()))
+            }
             Some(JobEvent::Finished { error, exit_code }) => (
                 "failed",
                 Some(error.clone().unwrap_or_else(|| format!("exit status {exit_code}"))),
@@ -188,6 +204,7 @@ impl JobTable {
             started: Instant::now(),
             events: Mutex::new(Vec::new()),
             notify: tokio::sync::Notify::new(),
+            cancelled: Default::default(),
         });
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), job.clone());
         job
@@ -226,10 +243,12 @@ fn run_driver(
         CapturedOutput::forward(0, Box::new(EventWriter { job: job.clone(), stderr: true }));
     let failure = Arc::new(Mutex::new(None::<String>));
     let last_failure = failure.clone();
-    let mut executor = RemoteExecutor::new(shared.clone(), job.id.clone(), hash);
+    let mut executor = RemoteExecutor::new(shared.clone(), job.clone(), hash);
+    let this_job = job.clone();
     let data = shared.data.clone();
     let handler = Box::new(move |request: &[u8]| {
         let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
+            Ok(_) if this_job.is_cancelled() => ActionReply::Failed(CANCELLED.into()),
             Ok(request) => {
                 executor.next_action();
                 let reply = crate::action::run_action(&mut executor, &data, None, &request);
@@ -247,6 +266,11 @@ fn run_driver(
         Ok(report) if report.exit_code == 0 => (0, None),
         Ok(report) => (report.exit_code, failure.lock().unwrap_or_else(|p| p.into_inner()).take()),
         Err(e) => (1, Some(format!("the driver failed: {e}"))),
+    };
+    let (exit_code, error) = if job.is_cancelled() {
+        (exit_code.max(1), Some(CANCELLED.to_string()))
+    } else {
+        (exit_code, error)
     };
     tracing::info!(job = %job.id, exit_code, "job finished");
     job.push(JobEvent::Finished { exit_code, error });

@@ -298,6 +298,19 @@ async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request
                 None => refused(&format!("no job {job_id}")),
             }
         }
+        Request::Cancel { token_secret, job_id } => {
+            if !admin_ok(shared, conn, &token_secret) {
+                return refused("invalid admin token");
+            }
+            match shared.jobs.get(&job_id) {
+                Some(job) => {
+                    job.cancel();
+                    tracing::info!(job = %job_id, "job cancelled");
+                    Response::Jobs(vec![job.info()])
+                }
+                None => refused(&format!("no job {job_id}")),
+            }
+        }
         Request::Follow { .. } => refused("internal error: follow is streamed"),
         Request::RunTask(_) | Request::FetchBucket { .. } | Request::ReleaseShuffle { .. } => {
             refused("the coordinator does not run tasks")

@@ -7,6 +7,7 @@
 //! mid-task, turns its running tasks into retryable failures.
 
 use super::Shared;
+use super::jobs::{CANCELLED, Job};
 use crate::action::{Completion, Executor, Finished, Launch, LaunchInput, LaunchOutput};
 use crate::scheduler::TaskFailure;
 use bytes::Bytes;
@@ -29,6 +30,7 @@ type Outcome = (String, Completion<MapLocation>);
 /// Runs one job's tasks on the cluster's nodes.
 pub(crate) struct RemoteExecutor {
     shared: Arc<Shared>,
+    job_handle: Arc<Job>,
     job: String,
     module_hash: String,
     action: u32,
@@ -38,9 +40,19 @@ pub(crate) struct RemoteExecutor {
 }
 
 impl RemoteExecutor {
-    pub(crate) fn new(shared: Arc<Shared>, job: String, module_hash: String) -> RemoteExecutor {
+    pub(crate) fn new(shared: Arc<Shared>, job: Arc<Job>, module_hash: String) -> RemoteExecutor {
         let (tx, rx) = channel();
-        RemoteExecutor { shared, job, module_hash, action: 0, running: HashMap::new(), tx, rx }
+        let id = job.id.clone();
+        RemoteExecutor {
+            shared,
+            job_handle: job,
+            job: id,
+            module_hash,
+            action: 0,
+            running: HashMap::new(),
+            tx,
+            rx,
+        }
     }
 
     /// Called before each action, so map outputs of different actions never share a key.
@@ -98,9 +110,7 @@ impl Executor for RemoteExecutor {
     }
 
     fn stage_completed(&mut self, message: &str) {
-        if let Some(job) = self.shared.jobs.get(&self.job) {
-            job.push(JobEvent::Progress(message.to_string()));
-        }
+        self.job_handle.push(JobEvent::Progress(message.to_string()));
     }
 
     fn is_lost(&self, output: &MapLocation) -> bool {
@@ -121,6 +131,9 @@ impl Executor for RemoteExecutor {
     }
 
     fn launch(&mut self, launch: Launch<MapLocation>) -> Result<(), String> {
+        if self.job_handle.is_cancelled() {
+            return Err(CANCELLED.into());
+        }
         let (node, _) = self
             .nodes()
             .into_iter()

@@ -6,10 +6,12 @@
 //! request. With the signed certificate it starts its shuffle service (mutual TLS only),
 //! reconnects to the coordinator with mutual TLS, registers its slots and shuffle address, and
 //! heartbeats every [`HEARTBEAT`] with its counters. The coordinator assigns tasks by opening
-//! streams on that connection ([`tasks`]). If the coordinator goes away the node keeps trying to
+//! streams on that connection ([`tasks`]); map outputs stay here ([`store`]), in memory up to a
+//! bound and then on disk, and are served to other nodes ([`shuffle`]). If the coordinator goes away the node keeps trying to
 //! join again; a refused join token or a coordinator of another cluster ends it.
 
 mod shuffle;
+mod store;
 mod tasks;
 
 use crate::data_dir::DataDir;
@@ -51,6 +53,8 @@ pub struct NodeConfig {
     /// Where the shuffle service listens (default: this machine's address towards the
     /// coordinator, any free port).
     pub shuffle_listen: Option<SocketAddr>,
+    /// Bytes of map output kept in memory; more is spilled to `work_dir/shuffle`.
+    pub shuffle_memory: u64,
 }
 
 /// Why a node stopped.
@@ -79,7 +83,7 @@ pub(crate) struct NodeState {
     data: DataDir,
     engine: Arc<Engine>,
     modules: tokio::sync::Mutex<HashMap<String, JobModule>>,
-    shuffle: shuffle::ShuffleStore,
+    shuffle: store::ShuffleStore,
     counters: Mutex<Counters>,
     running: AtomicU32,
     node_id: Mutex<String>,
@@ -129,7 +133,7 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
         data,
         engine: Arc::new(engine),
         modules: Default::default(),
-        shuffle: Default::default(),
+        shuffle: store::ShuffleStore::new(config.work_dir.join("shuffle"), config.shuffle_memory),
         counters: Default::default(),
         running: AtomicU32::new(0),
         node_id: Default::default(),

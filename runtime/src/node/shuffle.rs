@@ -2,48 +2,17 @@
 //! client side that fetches buckets from them.
 //!
 //! Buckets travel node to node over QUIC with mutual TLS (both sides hold certificates of the
-//! cluster CA); each batch is its own frame, so a bucket of any size streams without being
-//! assembled in one piece on the sending side. The coordinator never sees shuffle data.
+//! cluster CA); each batch is its own frame, and the receiving task pulls batches as it consumes
+//! them ([`RemoteBuckets`]), so a bucket of any size streams through without being assembled in
+//! one piece on either side. The coordinator never sees shuffle data.
 
 use super::NodeState;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use weft_wire::pki::NODE_NAME;
-use weft_wire::protocol::{MapKey, MapLocation, Request, Response};
+use weft_wire::protocol::{MapLocation, Request, Response};
 use weft_wire::transport::{self, TransportError};
-
-/// Map outputs held by this node.
-#[derive(Default)]
-pub(crate) struct ShuffleStore {
-    maps: Mutex<HashMap<MapKey, Arc<Vec<Vec<Bytes>>>>>,
-}
-
-impl ShuffleStore {
-    pub(crate) fn put(&self, key: MapKey, buckets: Vec<Vec<Bytes>>) -> Vec<u64> {
-        let sizes = buckets.iter().map(|b| b.iter().map(|x| x.len() as u64).sum()).collect();
-        self.maps.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::new(buckets));
-        sizes
-    }
-
-    /// Drop the map outputs of one action of one job; returns how many went.
-    pub(crate) fn release(&self, job: &str, action: u32) -> usize {
-        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
-        let before = maps.len();
-        maps.retain(|k, _| !(k.job == job && k.action == action));
-        before - maps.len()
-    }
-
-    /// How many map outputs are held.
-    pub(crate) fn len(&self) -> usize {
-        self.maps.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    fn get(&self, key: &MapKey) -> Option<Arc<Vec<Vec<Bytes>>>> {
-        self.maps.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
-    }
-}
 
 /// Serve `FetchBucket` requests from other nodes until the endpoint closes.
 pub(crate) async fn serve(state: Arc<NodeState>, endpoint: quinn::Endpoint) {
@@ -80,7 +49,14 @@ async fn serve_stream(
         )
         .await;
     };
-    let Some(buckets) = state.shuffle.get(&key) else {
+    let buckets = match state.shuffle.bucket(&key, bucket) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a spilled map output");
+            None
+        }
+    };
+    let Some(batches) = buckets else {
         return transport::respond(
             tx,
             &Response::Refused { reason: format!("no map output {key:?} here") },
@@ -88,7 +64,7 @@ async fn serve_stream(
         .await;
     };
     let mut served = 0u64;
-    for batch in buckets.get(bucket as usize).map(Vec::as_slice).unwrap_or_default() {
+    for batch in &batches {
         served += batch.len() as u64;
         transport::send(&mut tx, &Response::BucketBatch(batch.to_vec())).await?;
     }
@@ -96,51 +72,91 @@ async fn serve_stream(
     transport::respond(tx, &Response::EndOfBucket).await
 }
 
-/// Bucket `bucket` of every map output in `maps`, from this node's store or fetched from the
-/// nodes holding them.
-pub(crate) async fn fetch(
-    state: &NodeState,
-    maps: &[MapLocation],
+/// Bucket `bucket` of every map output of a reduce task, streamed: batches are pulled from the
+/// nodes holding them (or this node's store) one at a time, as the task asks for input, so a
+/// bucket of any size never sits whole in the task's input queue. Runs on the task's blocking
+/// thread and drives the network with the node's async runtime.
+pub(crate) struct RemoteBuckets {
+    state: Arc<NodeState>,
+    runtime: tokio::runtime::Handle,
     bucket: u32,
-) -> Result<Vec<Bytes>, String> {
-    let mut batches = Vec::new();
-    for map in maps {
-        if map.node_id == state.node_id() {
-            let local = state
-                .shuffle
-                .get(&map.key)
-                .ok_or_else(|| format!("map output {:?} is missing here", map.key))?;
-            batches.extend(local.get(bucket as usize).cloned().unwrap_or_default());
-            continue;
+    maps: std::collections::VecDeque<MapLocation>,
+    local: std::collections::VecDeque<Bytes>,
+    remote: Option<(String, transport::FramedRecv)>,
+}
+
+impl RemoteBuckets {
+    pub(crate) fn new(state: Arc<NodeState>, maps: Vec<MapLocation>, bucket: u32) -> Self {
+        RemoteBuckets {
+            state,
+            runtime: tokio::runtime::Handle::current(),
+            bucket,
+            maps: maps.into(),
+            local: Default::default(),
+            remote: None,
         }
+    }
+
+    /// Start reading the next map output; false when there is none left.
+    fn open_next(&mut self) -> Result<bool, String> {
+        let Some(map) = self.maps.pop_front() else { return Ok(false) };
+        if map.node_id == self.state.node_id() {
+            let local = self
+                .state
+                .shuffle
+                .bucket(&map.key, self.bucket)?
+                .ok_or_else(|| format!("map output {:?} is missing here", map.key))?;
+            self.local.extend(local);
+            return Ok(true);
+        }
+        let state = self.state.clone();
+        let request = Request::FetchBucket { key: map.key.clone(), bucket: self.bucket };
         let started = std::time::Instant::now();
-        let conn = state
-            .peer_connection(&map.shuffle_addr)
-            .await
-            .map_err(|e| format!("node {}: {e}", map.node_id))?;
-        let request = Request::FetchBucket { key: map.key.clone(), bucket };
-        let mut rx = transport::open_request(&conn, &request)
-            .await
-            .map_err(|e| format!("node {}: {e}", map.node_id))?;
-        let mut fetched = 0u64;
+        let rx = self.runtime.block_on(async {
+            let conn = state.peer_connection(&map.shuffle_addr).await?;
+            transport::open_request(&conn, &request).await
+        });
+        self.state.counters.lock().unwrap_or_else(|p| p.into_inner()).shuffle_fetch_micros +=
+            started.elapsed().as_micros() as u64;
+        let rx = rx.map_err(|e| format!("node {}: {e}", map.node_id))?;
+        self.remote = Some((map.node_id, rx));
+        Ok(true)
+    }
+}
+
+impl crate::task::BatchSource for RemoteBuckets {
+    fn next_batch(&mut self) -> Result<Option<Bytes>, String> {
         loop {
-            match rx.expect::<Response>().await.map_err(|e| format!("node {}: {e}", map.node_id))? {
-                Response::BucketBatch(b) => {
-                    fetched += b.len() as u64;
-                    batches.push(Bytes::from(b));
+            if let Some(batch) = self.local.pop_front() {
+                return Ok(Some(batch));
+            }
+            if let Some((node, rx)) = self.remote.as_mut() {
+                let started = std::time::Instant::now();
+                let next = self.runtime.block_on(rx.expect::<Response>());
+                let mut counters = self.state.counters.lock().unwrap_or_else(|p| p.into_inner());
+                counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
+                match next.map_err(|e| format!("node {node}: {e}"))? {
+                    Response::BucketBatch(b) => {
+                        counters.shuffle_bytes_fetched += b.len() as u64;
+                        return Ok(Some(Bytes::from(b)));
+                    }
+                    Response::EndOfBucket => {
+                        self.remote = None;
+                        continue;
+                    }
+                    Response::Refused { reason } => return Err(format!("node {node}: {reason}")),
+                    other => return Err(format!("node {node}: unexpected {other:?}")),
                 }
-                Response::EndOfBucket => break,
-                Response::Refused { reason } => {
-                    return Err(format!("node {}: {reason}", map.node_id));
-                }
-                other => return Err(format!("node {}: unexpected {other:?}", map.node_id)),
+            }
+            if !self.open_next()? {
+                return Ok(None);
             }
         }
-        let mut counters = state.counters.lock().unwrap_or_else(|p| p.into_inner());
-        counters.shuffle_bytes_fetched += fetched;
-        counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
     }
-    Ok(batches)
+
+    fn errors_are_transient(&self) -> bool {
+        true
+    }
 }
 
 /// Open (or reuse) a mutually authenticated connection to another node's shuffle service.

@@ -50,11 +50,7 @@ pub(crate) async fn run(
             Err(e) => return failed(e.to_string(), false),
         },
         RemoteInput::Shuffle { bucket, maps } => {
-            match shuffle::fetch(&state, &maps, bucket).await {
-                Ok(batches) => Box::new(VecSource::new(batches)),
-                // The map output's node may be gone: the coordinator decides what to recompute.
-                Err(e) => return failed(format!("cannot fetch shuffle input: {e}"), true),
-            }
+            Box::new(shuffle::RemoteBuckets::new(state.clone(), maps, bucket))
         }
     };
     let (output, key) = match task.output {
@@ -85,12 +81,25 @@ pub(crate) async fn run(
     };
     let (batches, map_output) = match (report.output, key) {
         (TaskOutput::Buckets(buckets), Some(key)) => {
-            let bucket_bytes = state.shuffle.put(key.clone(), buckets);
+            // Keeping the output may mean writing it to disk: not on the async threads.
+            let store = state.clone();
+            let stored_key = key.clone();
+            let stored =
+                tokio::task::spawn_blocking(move || store.shuffle.put(stored_key, buckets)).await;
+            let receipt = match stored {
+                Ok(Ok(receipt)) => receipt,
+                Ok(Err(e)) => return failed(format!("node {}: {e}", state.node_id()), true),
+                Err(e) => {
+                    return failed(format!("internal error on node {}: {e}", state.node_id()), true);
+                }
+            };
+            state.counters.lock().unwrap_or_else(|p| p.into_inner()).shuffle_bytes_spilled +=
+                receipt.spilled;
             let location = MapLocation {
                 node_id: state.node_id(),
                 shuffle_addr: state.shuffle_addr(),
                 key,
-                bucket_bytes,
+                bucket_bytes: receipt.bucket_bytes,
             };
             (Vec::new(), Some(location))
         }
