@@ -29,6 +29,10 @@ pub trait Executor {
     fn launch(&mut self, launch: Launch<Self::MapOutput>) -> Result<(), String>;
     /// Wait for the next task to finish.
     fn wait(&mut self) -> Result<Completion<Self::MapOutput>, String>;
+    /// A line for the job's log (task output, warnings). By default: this process's stderr.
+    fn job_log(&mut self, line: &str) {
+        eprintln!("{line}");
+    }
     /// A stage of the running action completed (`message` says which, for people following).
     fn stage_completed(&mut self, _message: &str) {}
     /// Whether a map output became unreachable (its node died), so it must be computed again.
@@ -162,7 +166,7 @@ fn try_run_action<E: Executor>(
         let id = done.id;
         match done.result {
             Ok(finished) => {
-                run.record(id, finished, &progress);
+                run.record(id, finished, executor, &progress);
                 scheduler.succeeded(id);
                 let (completed, total) = scheduler.progress(id.stage);
                 tracing::debug!(stage = id.stage, completed, total, "task finished");
@@ -193,7 +197,8 @@ fn try_run_action<E: Executor>(
         ActionState::Running => return Err("the scheduler stopped with tasks left".into()),
     }
     if let Some((rows, first)) = &run.bad_rows {
-        tracing::warn!("skipped {rows} malformed CSV row(s); the first: {first}");
+        executor
+            .job_log(&format!("warning: skipped {rows} malformed CSV row(s); the first: {first}"));
     }
     if let Some(out) = text_output {
         out.commit()?;
@@ -294,14 +299,23 @@ impl<'a, M: Clone> ActionRun<'a, M> {
         lost
     }
 
-    fn record(&mut self, id: TaskId, finished: Finished<M>, progress: &ProgressBar) {
+    fn record<E: Executor<MapOutput = M>>(
+        &mut self,
+        id: TaskId,
+        finished: Finished<M>,
+        executor: &mut E,
+        progress: &ProgressBar,
+    ) {
         for (stream, bytes) in [("stdout", &finished.stdout), ("stderr", &finished.stderr)] {
             if bytes.is_empty() {
                 continue;
             }
             progress.suspend(|| {
                 for line in String::from_utf8_lossy(bytes).lines() {
-                    eprintln!("[stage {} task {} {stream}] {line}", id.stage, id.partition);
+                    executor.job_log(&format!(
+                        "[stage {} task {} {stream}] {line}",
+                        id.stage, id.partition
+                    ));
                 }
             });
         }

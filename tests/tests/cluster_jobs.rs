@@ -258,3 +258,46 @@ fn map_outputs_spill_to_disk_past_the_memory_bound_and_are_deleted_after() {
         assert_eq!(left, 0, "spill files left in {}", spill.display());
     }
 }
+
+#[test]
+fn text_output_and_job_logs_on_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _nodes) = cluster(dir.path(), 2);
+    let data = dir.path().join("data");
+
+    // Parts are written by the nodes and appear only as a whole.
+    submit(&c, "save_text", &["out/numbers", "1000"]).assert_ok();
+    let out = data.join("out/numbers");
+    let mut numbers: Vec<u32> = std::fs::read_dir(&out)
+        .unwrap()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (1..=1000).collect::<Vec<_>>());
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+    let failed = submit(&c, "save_text", &["broken", "1000", "fail"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let left: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["out"], "a failed save left something behind: {left:?}");
+
+    // What tasks print and what sources skip reaches the submitter.
+    let chatty = submit(&c, "chatty", &[]);
+    chatty.assert_ok();
+    assert!(
+        chatty.stderr.contains("[stage 0 task 0 stdout] hello from a task"),
+        "{}",
+        &chatty.stderr[..chatty.stderr.len().min(2000)]
+    );
+    std::fs::write(data.join("scores.csv"), "name,score\nann,3\nbob,x7\ncy,4\n").unwrap();
+    let skipping = submit(&c, "csv_rows", &["scores.csv", "skip"]);
+    skipping.assert_ok();
+    assert_eq!(skipping.stdout.trim(), "rows=2 sum=7");
+    assert!(skipping.stderr.contains("skipped 1 malformed CSV row(s)"), "{}", skipping.stderr);
+    assert!(skipping.stderr.contains("scores.csv line 3, column 2 (score)"), "{}", skipping.stderr);
+}

@@ -109,6 +109,10 @@ impl Executor for RemoteExecutor {
         self.nodes().iter().map(|(id, slots)| self.free_on(id, *slots)).sum()
     }
 
+    fn job_log(&mut self, line: &str) {
+        self.job_handle.push(JobEvent::Stderr(format!("{line}\n").into_bytes()));
+    }
+
     fn stage_completed(&mut self, message: &str) {
         self.job_handle.push(JobEvent::Progress(message.to_string()));
     }

@@ -90,7 +90,10 @@ pub(crate) async fn run(
                 Ok(Ok(receipt)) => receipt,
                 Ok(Err(e)) => return failed(format!("node {}: {e}", state.node_id()), true),
                 Err(e) => {
-                    return failed(format!("internal error on node {}: {e}", state.node_id()), true);
+                    return failed(
+                        format!("internal error on node {}: {e}", state.node_id()),
+                        true,
+                    );
                 }
             };
             state.counters.lock().unwrap_or_else(|p| p.into_inner()).shuffle_bytes_spilled +=
