@@ -7,7 +7,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weft_coordinator::cluster::CoordinatorService;
-use weft_runtime::SandboxPolicy;
 use weft_runtime::node::{NodeConfig, run_node};
 use weft_wire::pki::{Token, TokenKind};
 use weft_wire::protocol::{JobEvent, JobInfo, Request, Response};
@@ -24,12 +23,8 @@ pub struct CoordinatorArgs {
     /// Data directory in which jobs' paths are planned (nodes see the same files in theirs).
     #[arg(long, default_value = ".")]
     data_dir: PathBuf,
-    /// Seconds one task may run; also each driver's budget for its own code.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    task_timeout: u64,
-    /// Memory one sandbox may use, in MiB.
-    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    memory_limit: u64,
+    #[command(flatten)]
+    limits: crate::limits::LimitArgs,
 }
 
 #[derive(clap::Args)]
@@ -129,13 +124,7 @@ pub fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         bail!("data directory {} does not exist", args.data_dir.display());
     }
     runtime()?.block_on(async {
-        let timeout = std::time::Duration::from_secs(args.task_timeout);
-        let policy = SandboxPolicy {
-            task_timeout: timeout,
-            driver_timeout: timeout,
-            memory_limit: args.memory_limit << 20,
-            ..SandboxPolicy::default()
-        };
+        let policy = args.limits.policy();
         let service = CoordinatorService::start(listen, &args.state_dir, &args.data_dir, policy)
             .with_context(|| format!("cannot start the coordinator on {listen}"))?;
         let bound = service.local_addr()?;

@@ -3,6 +3,7 @@
 //! `anyhow` here, at the binary's edge.
 
 mod cluster;
+mod limits;
 mod run;
 
 use clap::{Parser, Subcommand};

@@ -3,9 +3,7 @@
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use weft_coordinator::{LocalJob, run_local};
-use weft_runtime::SandboxPolicy;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -17,12 +15,8 @@ pub struct RunArgs {
     /// Directory the job's paths are relative to; it may read and write nothing outside it.
     #[arg(long, default_value = ".")]
     data_dir: PathBuf,
-    /// Seconds one task may run before it is stopped; also the driver's own CPU budget.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    task_timeout: u64,
-    /// Memory one sandbox may use, in MiB (at most 4096, the wasm32 limit).
-    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    memory_limit: u64,
+    #[command(flatten)]
+    limits: crate::limits::LimitArgs,
     /// Largest split of a plain-text input, in MiB (inputs are split so that every worker gets
     /// several splits).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
@@ -40,13 +34,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let task_timeout = Duration::from_secs(args.task_timeout);
-    let policy = SandboxPolicy {
-        task_timeout,
-        driver_timeout: task_timeout,
-        memory_limit: args.memory_limit << 20,
-        ..SandboxPolicy::default()
-    };
+    let policy = args.limits.policy();
     let job = LocalJob {
         wasm,
         args: args.args,

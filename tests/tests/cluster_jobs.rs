@@ -10,9 +10,15 @@ use weft_tests::wordcount::{native_counts, parse_counts, write_books};
 use weft_tests::{flights_csv, guest, weft_run};
 
 fn cluster(dir: &Path, nodes: usize) -> (Coordinator, Vec<Process>) {
+    cluster_with(dir, nodes, &[])
+}
+
+/// A coordinator and `nodes` two-slot nodes started with `extra` options, all registered.
+fn cluster_with(dir: &Path, nodes: usize, extra: &[&str]) -> (Coordinator, Vec<Process>) {
     let c = Coordinator::start(dir);
-    let nodes: Vec<Process> =
-        (1..=nodes).map(|i| c.node(dir, &format!("n{i}"), &c.join_token(), 2)).collect();
+    let nodes: Vec<Process> = (1..=nodes)
+        .map(|i| c.node_with(dir, &format!("n{i}"), &c.join_token(), 2, extra))
+        .collect();
     for n in &nodes {
         n.wait_for("joined the cluster", Duration::from_secs(20));
     }
@@ -227,24 +233,7 @@ fn a_cancelled_job_stops_and_says_so() {
 fn map_outputs_spill_to_disk_past_the_memory_bound_and_are_deleted_after() {
     let dir = tempfile::tempdir().unwrap();
     let texts = write_books(&dir.path().join("data/books"));
-    let c = Coordinator::start(dir.path());
-    let nodes: Vec<Process> = (1..=2)
-        .map(|i| {
-            c.node_with(
-                dir.path(),
-                &format!("s{i}"),
-                &c.join_token(),
-                2,
-                &["--shuffle-memory", "0"],
-            )
-        })
-        .collect();
-    for n in &nodes {
-        n.wait_for("joined the cluster", Duration::from_secs(20));
-    }
-    while !c.client("status", &[]).stdout.starts_with("2 node(s) alive") {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (c, _nodes) = cluster_with(dir.path(), 2, &["--shuffle-memory", "0"]);
     let run = submit(&c, "word_count", &["books", "1000000"]);
     run.assert_ok();
     let (_, counts) = parse_counts(&run.stdout);
@@ -253,7 +242,7 @@ fn map_outputs_spill_to_disk_past_the_memory_bound_and_are_deleted_after() {
     assert!(totals["shuffle_bytes_spilled"] > 0, "{totals:?}");
     assert_eq!(totals["map_outputs_held"], 0, "{totals:?}");
     for i in 1..=2 {
-        let spill = dir.path().join(format!("work-s{i}/shuffle"));
+        let spill = dir.path().join(format!("work-n{i}/shuffle"));
         let left = std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
         assert_eq!(left, 0, "spill files left in {}", spill.display());
     }
