@@ -1,7 +1,6 @@
 //! `weft coordinator`, `weft node` and `weft status`: the cluster processes and their client.
 
 use anyhow::{Context as _, bail};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -282,7 +281,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if !wasm.starts_with(b"\0asm") {
         bail!("{} is not a WebAssembly module", args.job.display());
     }
-    let hash: String = Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = weft_wire::pki::sha256_hex(&wasm);
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
         let secret = client.secret.clone();

@@ -334,3 +334,27 @@ impl<'a, M: Clone> ActionRun<'a, M> {
         }
     }
 }
+
+/// The last failed action's cause, as recorded by a [`driver_handler`].
+pub type LastFailure = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// The host side of the driver's `run_action` import: decode the request, run it with `run`,
+/// remember the cause of the last failed action (to report it if the driver exits with an error),
+/// encode the reply.
+pub fn driver_handler(
+    mut run: impl FnMut(&ActionRequest) -> ActionReply + Send + 'static,
+) -> (weft_runtime::ActionHandler, LastFailure) {
+    let last_failure = LastFailure::default();
+    let record = last_failure.clone();
+    let handler = Box::new(move |request: &[u8]| {
+        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
+            Ok(request) => run(&request),
+            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
+        };
+        if let ActionReply::Failed(message) = &reply {
+            *record.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        }
+        rmp_serde::to_vec(&reply).unwrap_or_default()
+    });
+    (handler, last_failure)
+}

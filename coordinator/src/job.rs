@@ -1,11 +1,10 @@
 //! Running a whole job on the embedded engine: compile the module, start the workers, run the
 //! driver in its sandbox and serve its actions.
 
+use crate::action::driver_handler;
 use crate::local::LocalCluster;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use thiserror::Error;
-use weft::plan::{ActionReply, ActionRequest};
 use weft_runtime::capture::CapturedOutput;
 use weft_runtime::{DataDir, DataDirError, Engine, ModuleError, SandboxPolicy, TaskError};
 
@@ -64,18 +63,7 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     if let Some(bytes) = job.split_bytes {
         cluster = cluster.with_split_bytes(bytes);
     }
-    let failed_action = Arc::new(Mutex::new(None::<String>));
-    let failures = failed_action.clone();
-    let handler = Box::new(move |request: &[u8]| {
-        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
-            Ok(request) => cluster.run_action(&request),
-            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
-        };
-        if let ActionReply::Failed(message) = &reply {
-            *failures.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
-        }
-        rmp_serde::to_vec(&reply).unwrap_or_default()
-    });
+    let (handler, failed_action) = driver_handler(move |request| cluster.run_action(request));
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
     let report =

@@ -33,4 +33,5 @@ pub use data_dir::{DataDir, DataDirError, InputFile};
 pub use engine::{Engine, SandboxPolicy, TICK};
 pub use error::{ModuleError, TaskError};
 pub use module::JobModule;
+pub use sandbox::ActionHandler;
 pub use task::{BatchSource, DriverReport, OutputSpec, TaskOutput, TaskReport, VecSource};

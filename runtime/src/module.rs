@@ -5,9 +5,9 @@ use crate::engine::Engine;
 use crate::error::ModuleError;
 use crate::host_fns;
 use crate::sandbox::SandboxState;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use weft::abi::{EXPORT_ALLOC, EXPORT_RUN_TASK};
+use weft_wire::pki::sha256_hex;
 
 /// A compiled Weft job, ready to be instantiated by any number of threads.
 #[derive(Clone)]
@@ -45,7 +45,7 @@ impl JobModule {
                 "{e:#} (a Weft job may import only WASI preview 1 and the `weft` host functions)"
             ))
         })?;
-        let hash = hex(&Sha256::digest(bytes));
+        let hash = sha256_hex(bytes);
         Ok(JobModule {
             engine: engine.inner.clone(),
             pre,
@@ -69,8 +69,4 @@ impl JobModule {
     pub fn policy(&self) -> &SandboxPolicy {
         &self.policy
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

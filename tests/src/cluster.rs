@@ -138,6 +138,17 @@ impl Coordinator {
         crate::weft(&all)
     }
 
+    /// Start `weft submit --follow` of guest `module` with job `args` in the background, logging
+    /// to `log` (for tests that act while the job runs).
+    pub fn submit_in_background(&self, module: &str, args: &[&str], log: PathBuf) -> Process {
+        let module = crate::guest(module);
+        let token = self.admin_token();
+        let mut all = vec!["submit", "--coordinator", &self.addr, "--token", &token];
+        all.extend([module.to_str().unwrap(), "--follow", "--"]);
+        all.extend_from_slice(args);
+        Process::start(&all, log)
+    }
+
     /// Start a node with `token` (see `Process::wait_for` / `wait_exit` for the outcome).
     pub fn node(&self, dir: &Path, name: &str, token: &str, slots: u32) -> Process {
         self.node_with(dir, name, token, slots, &[])

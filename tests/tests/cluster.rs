@@ -128,21 +128,7 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     let admin = Token::parse(&c.admin_token(), TokenKind::Admin).unwrap();
     let fp = admin.ca_fingerprint.clone();
     // A job runs meanwhile: 12 map tasks of 1 s on 2 slots (about 6 s), then a shuffle.
-    let module = weft_tests::guest("slow_shuffle");
-    let mut job = weft_tests::cluster::Process::start(
-        &[
-            "submit",
-            "--coordinator",
-            &c.addr,
-            "--token",
-            &c.admin_token(),
-            module.to_str().unwrap(),
-            "--follow",
-            "--",
-            "1000",
-        ],
-        dir.path().join("job.log"),
-    );
+    let mut job = c.submit_in_background("slow_shuffle", &["1000"], dir.path().join("job.log"));
     job.wait_for("submitted job-1", JOIN);
 
     let mut garbage = vec![0, 0, 0, 12];

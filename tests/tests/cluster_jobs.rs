@@ -141,24 +141,10 @@ fn failures_on_the_cluster_are_reported_to_the_submitter() {
 fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
     let dir = tempfile::tempdir().unwrap();
     let (c, mut nodes) = cluster(dir.path(), 3);
-    let module = guest("slow_shuffle");
-    let token = c.admin_token();
     // 12 map tasks of 2 s on 6 slots: two waves. Kill node `n1` during the second wave, once it
     // reports its first-wave tasks done: it then holds map outputs and runs more tasks.
-    let mut submit = Process::start(
-        &[
-            "submit",
-            "--coordinator",
-            &c.addr,
-            "--token",
-            &token,
-            module.to_str().unwrap(),
-            "--follow",
-            "--",
-            "2000",
-        ],
-        dir.path().join("submit.log"),
-    );
+    let mut submit =
+        c.submit_in_background("slow_shuffle", &["2000"], dir.path().join("submit.log"));
     let start = std::time::Instant::now();
     loop {
         let status = c.client("status", &[]).stdout;
@@ -197,23 +183,8 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
 fn a_cancelled_job_stops_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (c, _nodes) = cluster(dir.path(), 1);
-    let module = guest("slow_shuffle");
-    let token = c.admin_token();
     // 12 tasks of 2 s on 2 slots: about 12 s if left alone.
-    let mut job = Process::start(
-        &[
-            "submit",
-            "--coordinator",
-            &c.addr,
-            "--token",
-            &token,
-            module.to_str().unwrap(),
-            "--follow",
-            "--",
-            "2000",
-        ],
-        dir.path().join("job.log"),
-    );
+    let mut job = c.submit_in_background("slow_shuffle", &["2000"], dir.path().join("job.log"));
     job.wait_for("submitted job-1", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(500));
     let started = std::time::Instant::now();

@@ -77,9 +77,14 @@ impl Identity {
     }
 }
 
+/// SHA-256 of some bytes, in lowercase hex: how modules are addressed and CAs fingerprinted.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of a DER certificate, in hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(der)
 }
 
 /// Which token.

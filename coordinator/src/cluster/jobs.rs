@@ -8,15 +8,15 @@
 
 use super::Shared;
 use super::remote::RemoteExecutor;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use weft::plan::{ActionReply, ActionRequest};
+use weft::plan::ActionReply;
 use weft_runtime::JobModule;
 use weft_runtime::capture::CapturedOutput;
+use weft_wire::pki::sha256_hex;
 use weft_wire::protocol::{JobEvent, JobInfo};
 
 /// Content-addressed module storage.
@@ -24,11 +24,6 @@ pub(crate) struct ModuleStore {
     dir: PathBuf,
     bytes: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     compiled: Mutex<HashMap<String, JobModule>>,
-}
-
-/// SHA-256 in hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ModuleStore {
@@ -241,26 +236,17 @@ fn run_driver(
         CapturedOutput::forward(0, Box::new(EventWriter { job: job.clone(), stderr: false }));
     let stderr =
         CapturedOutput::forward(0, Box::new(EventWriter { job: job.clone(), stderr: true }));
-    let failure = Arc::new(Mutex::new(None::<String>));
-    let last_failure = failure.clone();
     let mut executor = RemoteExecutor::new(shared.clone(), job.clone(), hash);
     let this_job = job.clone();
     let data = shared.data.clone();
-    let handler = Box::new(move |request: &[u8]| {
-        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
-            Ok(_) if this_job.is_cancelled() => ActionReply::Failed(CANCELLED.into()),
-            Ok(request) => {
-                executor.next_action();
-                let reply = crate::action::run_action(&mut executor, &data, None, &request);
-                executor.release_action();
-                reply
-            }
-            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
-        };
-        if let ActionReply::Failed(message) = &reply {
-            *last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+    let (handler, failure) = crate::action::driver_handler(move |request| {
+        if this_job.is_cancelled() {
+            return ActionReply::Failed(CANCELLED.into());
         }
-        rmp_serde::to_vec(&reply).unwrap_or_default()
+        executor.next_action();
+        let reply = crate::action::run_action(&mut executor, &data, None, request);
+        executor.release_action();
+        reply
     });
     let (exit_code, error) = match module.run_driver(&args, &stdout, &stderr, handler) {
         Ok(report) if report.exit_code == 0 => (0, None),

@@ -118,7 +118,14 @@ impl Executor for RemoteExecutor {
     }
 
     fn is_lost(&self, output: &MapLocation) -> bool {
-        !self.nodes().iter().any(|(id, _)| *id == output.node_id)
+        // A node keeps its connection in this table only while it is alive: the coordinator's
+        // reaper removes it once heartbeats stop.
+        !self
+            .shared
+            .node_conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&output.node_id)
     }
 
     fn wait_for_capacity(&mut self) -> Result<(), String> {

@@ -6,7 +6,6 @@ use super::{NodeState, shuffle};
 use crate::input::{FileFormat, FileSplit, SplitReader};
 use crate::{BatchSource, JobModule, OutputSpec, SandboxPolicy, TaskOutput, VecSource};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use weft::abi::GuestTask;
@@ -140,7 +139,7 @@ async fn module(
             Ok(other) => return Err(format!("unexpected answer {other:?}")),
             Err(e) => return Err(e.to_string()),
         };
-    let actual: String = Sha256::digest(&wasm).iter().map(|b| format!("{b:02x}")).collect();
+    let actual = weft_wire::pki::sha256_hex(&wasm);
     if actual != hash {
         return Err(format!("received module hashes to {actual}, expected {hash}"));
     }
