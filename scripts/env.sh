@@ -14,5 +14,24 @@ build_all() {
     echo "==> building weft (release)"
     cargo build --release --locked -p weft-cli
     echo "==> building the guests for wasm32-wasip1"
-    cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p sandbox_probes
+    cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p weblog -p sandbox_probes
+}
+
+# A Python virtual environment with the pinned pyspark, for the benchmark's PySpark engines, kept
+# outside the clone (like the target directory) so that it is set up once per machine.
+# Needs python3 (with venv) and Java 17+; sets WEFT_BENCH_PYTHON.
+setup_pyspark() {
+    local venv="${WEFT_CACHE:-$HOME/.cache/weft}/bench-venv"
+    local req="$REPO/bench/pyspark/requirements.txt"
+    if ! command -v java >/dev/null; then
+        echo "error: java not found; PySpark needs Java 17 or later" >&2
+        return 1
+    fi
+    if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+        echo "==> setting up $venv (pyspark)"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+        cp "$req" "$venv/requirements.txt"
+    fi
+    export WEFT_BENCH_PYTHON="$venv/bin/python"
 }

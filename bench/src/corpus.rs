@@ -71,12 +71,12 @@ pub fn native_word_count(path: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     Ok(counts.into_iter().collect())
 }
 
-/// The text the word-count job prints for its top 10, computed from native counts.
-pub fn summary(counts: Vec<(String, u64)>) -> String {
+/// The text the word-count job prints for its `top` words, computed from native counts.
+pub fn summary(counts: Vec<(String, u64)>, top: usize) -> String {
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let distinct = counts.len();
     let mut s = format!("{total} words, {distinct} distinct\n");
-    for (word, n) in word_count::rank(counts).into_iter().take(10) {
+    for (word, n) in word_count::rank(counts).into_iter().take(top) {
         s.push_str(&format!("{n:>10}  {word}\n"));
     }
     s

@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let counts = native_word_count(&corpus)?;
         native_times.push(t.elapsed());
         eprintln!("native run {run}: {:.2?}", t.elapsed());
-        native_answer = summary(counts);
+        native_answer = summary(counts, 10);
     }
 
     let mut weft_times = Vec::new();

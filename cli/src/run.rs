@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// several splits).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     split_size: u64,
+    /// Print the module's compile time and the job's own time on stderr when it ends.
+    #[arg(long)]
+    timings: bool,
     /// Arguments for the job, after `--`.
     #[arg(last = true)]
     args: Vec<String>,
@@ -44,6 +47,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         split_bytes: Some(args.split_size << 20),
     };
     let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
+    if args.timings {
+        eprintln!(
+            "weft: module compiled in {:.3} s, job ran in {:.3} s",
+            outcome.compile_time.as_secs_f64(),
+            outcome.job_time.as_secs_f64()
+        );
+    }
     if outcome.exit_code == 0 {
         return Ok(ExitCode::SUCCESS);
     }

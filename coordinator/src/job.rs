@@ -4,6 +4,7 @@
 use crate::action::driver_handler;
 use crate::local::LocalCluster;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use weft_runtime::capture::CapturedOutput;
 use weft_runtime::{DataDir, DataDirError, Engine, ModuleError, SandboxPolicy, TaskError};
@@ -51,13 +52,19 @@ pub struct JobOutcome {
     /// Whether the driver already printed that cause on its stderr (e.g. `main` returned the
     /// error), so that it need not be repeated.
     pub cause_shown: bool,
+    /// Time spent validating and compiling the module.
+    pub compile_time: Duration,
+    /// Time from the driver's start to its end: the job itself.
+    pub job_time: Duration,
 }
 
 /// Run `job`; the driver's stdout and stderr go to this process's.
 pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     let data = DataDir::new(&job.data_dir)?;
+    let started = Instant::now();
     let engine = Engine::new()?;
     let module = engine.compile(&job.wasm)?.with_policy(job.policy);
+    let compile_time = started.elapsed();
     tracing::info!(hash = module.hash(), workers = job.workers, "module compiled");
     let mut cluster = LocalCluster::new(module.clone(), data, job.workers);
     if let Some(bytes) = job.split_bytes {
@@ -66,11 +73,19 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     let (handler, failed_action) = driver_handler(move |request| cluster.run_action(request));
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
+    let driver_started = Instant::now();
     let report =
         module.run_driver(&job.args, &stdout, &stderr, handler).map_err(RunError::Driver)?;
+    let job_time = driver_started.elapsed();
     let failed_action = failed_action.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (shown, _) = stderr.contents();
     let shown = String::from_utf8_lossy(&shown);
     let cause_shown = failed_action.as_ref().is_some_and(|c| shown.contains(c.as_str()));
-    Ok(JobOutcome { exit_code: report.exit_code, failed_action, cause_shown })
+    Ok(JobOutcome {
+        exit_code: report.exit_code,
+        failed_action,
+        cause_shown,
+        compile_time,
+        job_time,
+    })
 }

@@ -52,6 +52,12 @@ impl Engine {
             .cranelift_opt_level(wasmtime::OptLevel::Speed)
             .parallel_compilation(true)
             .memory_init_cow(true);
+        // `WEFT_PROFILE=perfmap` writes /tmp/perf-PID.map so that `perf report` can name the
+        // guest's compiled functions (for profiling jobs; off by default, it costs a file write
+        // per compiled function).
+        if std::env::var_os("WEFT_PROFILE").is_some_and(|v| v == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let inner = wasmtime::Engine::new(&config)
             .map_err(|e| ModuleError::Engine(format!("cannot configure wasmtime: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
