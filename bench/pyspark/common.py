@@ -34,8 +34,13 @@ def session(name, cores):
     return spark
 
 
-def timed(run):
-    """Run `run()` (the job) and report its wall time on stderr."""
+def main(name, description, rdd_job, df_job):
+    """Parse the arguments, start the session, run `rdd_job` or `df_job` (called with the session,
+    the input path and the top-N count), report the job's wall time on stderr, stop."""
+    args = parse_args(description)
+    spark = session(f"{name}-{args.api}", args.cores)
+    job = rdd_job if args.api == "rdd" else df_job
     started = time.perf_counter()
-    run()
+    job(spark, args.path, args.top)
     print(f"job_seconds={time.perf_counter() - started:.6f}", file=sys.stderr)
+    spark.stop()

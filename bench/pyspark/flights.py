@@ -1,7 +1,7 @@
 """Average departure delay per carrier over nycflights13 rows (`NA` skipped): the PySpark
 versions of the `flights` Weft job, printed like it (most delayed first, no airline names)."""
 
-from common import parse_args, session, timed
+from common import main
 
 
 def print_answer(rows):
@@ -17,7 +17,7 @@ def print_answer(rows):
         print(f"{carrier} {n} {departed} {avg:.2f}")
 
 
-def rdd_job(spark, path):
+def rdd_job(spark, path, _top):
     lines = spark.sparkContext.textFile(path)
     header = lines.first()
     names = header.split(",")
@@ -37,7 +37,7 @@ def rdd_job(spark, path):
     print_answer([(c, n, d, s) for c, (n, d, s) in per_carrier])
 
 
-def df_job(spark, path):
+def df_job(spark, path, _top):
     from pyspark.sql import functions as F
 
     # An explicit schema: no pass over the data to infer types.
@@ -54,8 +54,4 @@ def df_job(spark, path):
 
 
 if __name__ == "__main__":
-    args = parse_args("average departure delay per carrier")
-    spark = session(f"flights-{args.api}", args.cores)
-    job = rdd_job if args.api == "rdd" else df_job
-    timed(lambda: job(spark, args.path))
-    spark.stop()
+    main("flights", "average departure delay per carrier", rdd_job, df_job)

@@ -6,7 +6,7 @@ benchmark so that there is a single definition."""
 import os
 import re
 
-from common import parse_args, session, timed
+from common import main
 
 PATTERN = os.environ["WEBLOG_PATTERN"]
 
@@ -83,8 +83,4 @@ def df_job(spark, path, n):
 
 
 if __name__ == "__main__":
-    args = parse_args("web-server log analysis")
-    spark = session(f"weblog-{args.api}", args.cores)
-    job = rdd_job if args.api == "rdd" else df_job
-    timed(lambda: job(spark, args.path, args.top))
-    spark.stop()
+    main("weblog", "web-server log analysis", rdd_job, df_job)

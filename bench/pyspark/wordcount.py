@@ -6,7 +6,7 @@ lowercased; the Weft job (and its native baseline) use the same definition.
 
 import re
 
-from common import parse_args, session, timed
+from common import main
 
 # Python's \w is letters, digits and underscore: exclude the underscore.
 SPLIT = re.compile(r"(?:[^\w']|_)+")
@@ -53,8 +53,4 @@ def df_job(spark, path, n):
 
 
 if __name__ == "__main__":
-    args = parse_args("word count, top N words")
-    spark = session(f"wordcount-{args.api}", args.cores)
-    job = rdd_job if args.api == "rdd" else df_job
-    timed(lambda: job(spark, args.path, args.top))
-    spark.stop()
+    main("wordcount", "word count, top N words", rdd_job, df_job)

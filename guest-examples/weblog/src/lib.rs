@@ -130,11 +130,6 @@ pub fn add_totals(a: HostTotals, b: HostTotals) -> HostTotals {
     (a.0 + b.0, a.1 + b.1)
 }
 
-/// Sum of two counts or byte totals.
-pub fn add(a: u64, b: u64) -> u64 {
-    a + b
-}
-
 /// The `n` hosts with the most requests, ties broken by host name.
 pub fn top_hosts(mut hosts: Vec<(String, HostTotals)>, n: usize) -> Vec<(String, HostTotals)> {
     hosts.sort_unstable_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
