@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weft_coordinator::{LocalJob, run_local};
+use weft_runtime::ModuleCache;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -17,11 +18,19 @@ pub struct RunArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     limits: crate::limits::LimitArgs,
-    /// Largest split of a plain-text input, in MiB (inputs are split so that every worker gets
+    /// Largest split of a text or CSV input, in MiB (inputs are split so that every worker gets
     /// several splits).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     split_size: u64,
-    /// Print the module's compile time and the job's own time on stderr when it ends.
+    /// Keep compiled modules here, so that the next run of the same module skips compilation
+    /// [default: $WEFT_CACHE_DIR/modules, else ~/.cache/weft/modules].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_module_cache")]
+    module_cache: Option<PathBuf>,
+    /// Compile the module every time; use no module cache.
+    #[arg(long)]
+    no_module_cache: bool,
+    /// Print the module's compile (or cache load) time and the job's own time on stderr when it
+    /// ends.
     #[arg(long)]
     timings: bool,
     /// Arguments for the job, after `--`.
@@ -38,6 +47,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let policy = args.limits.policy();
+    let module_cache =
+        match (args.no_module_cache, args.module_cache.or_else(ModuleCache::default_dir)) {
+            (false, Some(dir)) => match ModuleCache::open(&dir) {
+                Ok(cache) => Some(cache),
+                Err(e) => {
+                    eprintln!("weft: warning: {e}; compiling without it");
+                    None
+                }
+            },
+            _ => None,
+        };
     let job = LocalJob {
         wasm,
         args: args.args,
@@ -45,6 +65,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         policy,
         split_bytes: Some(args.split_size << 20),
+        module_cache,
     };
     let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
     if args.timings {

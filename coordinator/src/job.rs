@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use weft_runtime::capture::CapturedOutput;
-use weft_runtime::{DataDir, DataDirError, Engine, ModuleError, SandboxPolicy, TaskError};
+use weft_runtime::{
+    DataDir, DataDirError, Engine, ModuleCache, ModuleError, SandboxPolicy, TaskError,
+};
 
 /// Bytes of the driver's stderr kept (besides printing it) to tell whether it reported a failure.
 const DRIVER_STDERR_KEPT: usize = 64 << 10;
@@ -24,8 +26,10 @@ pub struct LocalJob {
     pub data_dir: PathBuf,
     /// Sandbox limits.
     pub policy: SandboxPolicy,
-    /// Split size of large text files (default 32 MiB).
+    /// Split size of large text and CSV files (default 32 MiB).
     pub split_bytes: Option<u64>,
+    /// Where compiled modules are kept between runs; `None` compiles every time.
+    pub module_cache: Option<ModuleCache>,
 }
 
 /// Why a job could not run or did not finish.
@@ -62,7 +66,10 @@ pub struct JobOutcome {
 pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     let data = DataDir::new(&job.data_dir)?;
     let started = Instant::now();
-    let engine = Engine::new()?;
+    let mut engine = Engine::new()?;
+    if let Some(cache) = job.module_cache {
+        engine = engine.with_module_cache(cache);
+    }
     let module = engine.compile(&job.wasm)?.with_policy(job.policy);
     let compile_time = started.elapsed();
     tracing::info!(hash = module.hash(), workers = job.workers, "module compiled");

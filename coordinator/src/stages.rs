@@ -20,6 +20,9 @@ pub enum PlanError {
     /// A source or output path was refused or not found.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
+    /// An input file could not be read while planning its splits.
+    #[error("{0}")]
+    Input(String),
     /// The plan is inconsistent (a parent after its child, an unknown node).
     #[error("malformed plan: {0}")]
     Malformed(String),
@@ -193,25 +196,23 @@ impl Planner<'_> {
         Ok(id)
     }
 
+    fn file_input(&self, path: &str, format: FileFormat) -> Result<(StageInput, u32), PlanError> {
+        let files = self.data.resolve_inputs(path)?;
+        let total = files.iter().map(|f| f.len).sum();
+        let size = split_size(total, self.parallelism, self.split_bytes);
+        let splits =
+            plan_splits(&files, format, size).map_err(|e| PlanError::Input(e.to_string()))?;
+        let n = splits.len() as u32;
+        Ok((StageInput::Files(splits), n))
+    }
+
     fn source_input(&self, source: &Source) -> Result<(StageInput, u32), PlanError> {
         Ok(match source {
             Source::Inline { partitions } => {
                 (StageInput::Inline(partitions.clone()), partitions.len().max(1) as u32)
             }
-            Source::TextFiles { path } => {
-                let files = self.data.resolve_inputs(path)?;
-                let total = files.iter().map(|f| f.len).sum();
-                let size = split_size(total, self.parallelism, self.split_bytes);
-                let splits = plan_splits(&files, FileFormat::Text, size);
-                let n = splits.len() as u32;
-                (StageInput::Files(splits), n)
-            }
-            Source::CsvFiles { path } => {
-                let files = self.data.resolve_inputs(path)?;
-                let splits = plan_splits(&files, FileFormat::Csv, self.split_bytes);
-                let n = splits.len() as u32;
-                (StageInput::Files(splits), n)
-            }
+            Source::TextFiles { path } => self.file_input(path, FileFormat::Text)?,
+            Source::CsvFiles { path } => self.file_input(path, FileFormat::Csv)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::ModuleError;
 use crate::module::JobModule;
+use crate::module_cache::ModuleCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -40,6 +41,7 @@ impl Default for SandboxPolicy {
 /// Dropping it stops its epoch ticker thread.
 pub struct Engine {
     pub(crate) inner: wasmtime::Engine,
+    pub(crate) module_cache: Option<ModuleCache>,
     stop: Arc<AtomicBool>,
 }
 
@@ -72,10 +74,17 @@ impl Engine {
                 }
             })
             .map_err(|e| ModuleError::Engine(format!("cannot start the epoch thread: {e}")))?;
-        Ok(Engine { inner, stop })
+        Ok(Engine { inner, module_cache: None, stop })
     }
 
-    /// Validate and compile a job module (once per job; tasks then only instantiate it).
+    /// Keep compiled modules in `cache` and take them from there (see [`ModuleCache`]).
+    pub fn with_module_cache(mut self, cache: ModuleCache) -> Engine {
+        self.module_cache = Some(cache);
+        self
+    }
+
+    /// Validate and compile a job module (once per job; tasks then only instantiate it), or load
+    /// it from the module cache when it was compiled before.
     pub fn compile(&self, bytes: &[u8]) -> Result<JobModule, ModuleError> {
         JobModule::compile(self, bytes)
     }

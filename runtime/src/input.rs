@@ -1,10 +1,17 @@
 //! File sources: cutting input files into splits, and reading a split as line-aligned chunks.
 //!
-//! Plain text files larger than the split size are cut into byte ranges, one task each, with the
-//! usual rule for lines that straddle a cut: a line belongs to the split in which it *starts*
-//! (a split other than the first skips its partial first line; every split reads past its end to
-//! finish its last line). Gzip files cannot be cut and are read whole; CSV files are read whole so
-//! that each starts with its header and line numbers are exact.
+//! Files larger than the split size are cut into byte ranges, one task each, so that a single
+//! large file keeps every slot busy:
+//! - plain text with the usual rule for lines that straddle a cut: a line belongs to the split in
+//!   which it *starts* (a split other than the first skips its partial first line; every split
+//!   reads past its end to finish its last line). The cut is cheap (no I/O) but line numbers past
+//!   the first split are unknown.
+//! - CSV at exact record boundaries found by scanning the file first, since a
+//!   quoted field may hold a newline (module `csv_layout`); each split knows its first line
+//!   number, and every split but the first is sent the file's header record ahead of its own
+//!   records.
+//!
+//! Gzip files cannot be cut and are read whole.
 //!
 //! Chunks are [`TextChunk`]s of about [`CHUNK_BYTES`], cut at line ends — for CSV at record ends,
 //! so a quoted field containing a newline never straddles two chunks.
@@ -14,7 +21,7 @@ use crate::task::BatchSource;
 use bytes::Bytes;
 use flate2::read::MultiGzDecoder;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use weft::abi::TextChunk;
 
@@ -47,6 +54,27 @@ pub struct FileSplit {
     pub gzip: bool,
     /// Text or CSV.
     pub format: FileFormat,
+    /// Line number of the split's first line, or 0 when unknown (a later split of a text file).
+    pub first_line: u64,
+    /// CSV splits other than the first: length of the header record at the file's start, which
+    /// is sent ahead of the split's records. 0 otherwise.
+    pub header_len: u64,
+}
+
+impl FileSplit {
+    /// The whole of file `f`.
+    pub fn whole(f: &InputFile, format: FileFormat) -> FileSplit {
+        FileSplit {
+            path: f.path.clone(),
+            display: f.display.clone(),
+            start: 0,
+            end: None,
+            gzip: f.path.extension().is_some_and(|e| e == "gz"),
+            format,
+            first_line: 1,
+            header_len: 0,
+        }
+    }
 }
 
 /// Smallest split worth a task of its own.
@@ -60,31 +88,51 @@ pub fn split_size(total: u64, slots: u32, max_split: u64) -> u64 {
     per_slot.clamp(MIN_SPLIT_BYTES, max_split.max(MIN_SPLIT_BYTES))
 }
 
-/// Cut `files` into splits of at most `split_bytes` (plain text only).
-pub fn plan_splits(files: &[InputFile], format: FileFormat, split_bytes: u64) -> Vec<FileSplit> {
+/// Cut `files` into splits of about `split_bytes`; CSV files are scanned for record boundaries
+/// (the only I/O here).
+pub fn plan_splits(
+    files: &[InputFile],
+    format: FileFormat,
+    split_bytes: u64,
+) -> std::io::Result<Vec<FileSplit>> {
     let mut splits = Vec::new();
     for f in files {
-        let gzip = f.path.extension().is_some_and(|e| e == "gz");
-        let whole = FileSplit {
-            path: f.path.clone(),
-            display: f.display.clone(),
-            start: 0,
-            end: None,
-            gzip,
-            format,
-        };
-        if gzip || format == FileFormat::Csv || f.len <= split_bytes {
+        let whole = FileSplit::whole(f, format);
+        if whole.gzip || f.len <= split_bytes {
             splits.push(whole);
             continue;
         }
-        let mut start = 0;
-        while start < f.len {
-            let end = (start + split_bytes).min(f.len);
-            splits.push(FileSplit { start, end: Some(end), ..whole.clone() });
-            start = end;
+        match format {
+            FileFormat::Text => {
+                let mut start = 0;
+                while start < f.len {
+                    let end = (start + split_bytes).min(f.len);
+                    let first_line = if start == 0 { 1 } else { 0 };
+                    splits.push(FileSplit { start, end: Some(end), first_line, ..whole.clone() });
+                    start = end;
+                }
+            }
+            FileFormat::Csv => {
+                let layout = crate::csv_layout::scan(&f.path, split_bytes).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot scan {}: {e}", f.display))
+                })?;
+                let mut start = (0, 1);
+                for &cut in layout.cuts.iter().chain(std::iter::once(&(f.len, 0))) {
+                    let header_len = if start.0 == 0 { 0 } else { layout.header_len };
+                    let end = if cut.0 >= f.len { None } else { Some(cut.0) };
+                    splits.push(FileSplit {
+                        start: start.0,
+                        end,
+                        first_line: start.1,
+                        header_len,
+                        ..whole.clone()
+                    });
+                    start = cut;
+                }
+            }
         }
     }
-    splits
+    Ok(splits)
 }
 
 /// Reads the splits of one task, one after the other, as [`TextChunk`] batches.
@@ -100,6 +148,13 @@ struct OpenSplit {
     pos: u64,
     /// Next line number, or 0 when unknown (a split that does not start the file).
     next_line: u64,
+    /// The file's header record, still to be sent with the first chunk (CSV splits only).
+    header: Vec<u8>,
+    /// Bytes read past the end of the last chunk sent (the start of the next line or record).
+    carry: Vec<u8>,
+    /// The last byte read from the file ended a line (or nothing was read yet).
+    at_line_start: bool,
+    /// Nothing more to read (the carry may still hold a last piece).
     done: bool,
 }
 
@@ -133,69 +188,118 @@ impl OpenSplit {
         let err = |e: std::io::Error| format!("{}: {e}", split.display);
         let mut file = File::open(&split.path).map_err(err)?;
         let mut pos = 0;
-        let mut next_line = 1;
+        let mut header = Vec::new();
+        if split.header_len > 0 {
+            header.resize(split.header_len as usize, 0);
+            file.read_exact(&mut header).map_err(err)?;
+        }
         let reader: Box<dyn BufRead + Send> = if split.gzip {
             Box::new(BufReader::with_capacity(256 << 10, MultiGzDecoder::new(BufReader::new(file))))
-        } else {
-            let mut reader;
-            if split.start > 0 {
-                // Skip the line that started in the previous split.
-                file.seek(SeekFrom::Start(split.start - 1)).map_err(err)?;
-                reader = BufReader::with_capacity(256 << 10, file);
-                let mut skipped = Vec::new();
-                pos = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(err)? as u64;
-                next_line = 0;
-            } else {
-                reader = BufReader::with_capacity(256 << 10, file);
-            }
+        } else if split.start > 0 && split.format == FileFormat::Text {
+            // Skip the line that started in the previous split.
+            file.seek(SeekFrom::Start(split.start - 1)).map_err(err)?;
+            let mut reader = BufReader::with_capacity(256 << 10, file);
+            let mut skipped = Vec::new();
+            pos = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(err)? as u64;
             Box::new(reader)
+        } else {
+            // CSV splits start exactly at a record.
+            file.seek(SeekFrom::Start(split.start)).map_err(err)?;
+            pos = split.start;
+            Box::new(BufReader::with_capacity(256 << 10, file))
         };
-        Ok(OpenSplit { split, reader, pos, next_line, done: false })
+        let next_line = split.first_line;
+        Ok(OpenSplit {
+            split,
+            reader,
+            pos,
+            next_line,
+            header,
+            carry: Vec::new(),
+            at_line_start: true,
+            done: false,
+        })
     }
 
     fn next_chunk(&mut self) -> Result<Option<Bytes>, String> {
-        if self.done {
+        if self.done && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-        TextChunk::write_header(&mut buf, &self.split.display, self.next_line);
-        let header = buf.len();
-        let mut lines = 0u64;
-        let mut in_quotes = false;
-        loop {
-            if let Some(end) = self.split.end
-                && self.pos >= end
-            {
-                self.done = true;
-                break;
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
+        TextChunk::write_header(
+            &mut buf,
+            &self.split.display,
+            self.next_line,
+            &std::mem::take(&mut self.header),
+        );
+        let data = buf.len();
+        buf.append(&mut self.carry);
+        let mut target = CHUNK_BYTES;
+        let cut = loop {
+            if let Err(e) = self.fill(&mut buf, data + target) {
+                return Err(format!("{}: {e}", self.split.display));
             }
-            let before = buf.len();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| format!("{}: {e}", self.split.display))?;
-            if n == 0 {
-                self.done = true;
-                break;
+            if self.done {
+                break buf.len();
             }
-            self.pos += n as u64;
-            lines += 1;
-            if self.split.format == FileFormat::Csv {
-                let quotes = buf[before..].iter().filter(|&&b| b == b'"').count();
-                in_quotes ^= quotes % 2 == 1;
+            match last_record_end(&buf[data..], self.split.format) {
+                Some(end) => break data + end,
+                None => target += CHUNK_BYTES, // one record longer than a chunk
             }
-            if buf.len() - header >= CHUNK_BYTES && !in_quotes {
-                break;
-            }
+        };
+        self.carry = buf.split_off(cut);
+        if buf.len() == data {
+            return Ok(None);
         }
         if self.next_line > 0 {
-            self.next_line += lines;
-        }
-        if buf.len() == header {
-            return Ok(None);
+            self.next_line += memchr::memchr_iter(b'\n', &buf[data..]).count() as u64;
         }
         Ok(Some(Bytes::from(buf)))
     }
+
+    /// Read into `buf` until it holds `len` bytes or the split ends (then `done` is set).
+    fn fill(&mut self, buf: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
+        while !self.done && buf.len() < len {
+            let mut want = (len - buf.len()) as u64;
+            if let Some(end) = self.split.end {
+                if self.pos >= end {
+                    // A text split finishes the line that straddles its end.
+                    if self.split.format == FileFormat::Text && !self.at_line_start {
+                        self.pos += self.reader.read_until(b'\n', buf)? as u64;
+                    }
+                    self.done = true;
+                    break;
+                }
+                want = want.min(end - self.pos);
+            }
+            let n = (&mut self.reader).take(want).read_to_end(buf)?;
+            if n == 0 {
+                self.done = true;
+            } else {
+                self.at_line_start = buf.last() == Some(&b'\n');
+            }
+            self.pos += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Length of the longest prefix of `data` that ends at the end of a line (text) or of a record
+/// (CSV, where `data` starts at a record and quoted fields may hold line ends).
+fn last_record_end(data: &[u8], format: FileFormat) -> Option<usize> {
+    if format == FileFormat::Text || memchr::memchr(b'"', data).is_none() {
+        return memchr::memrchr(b'\n', data).map(|i| i + 1);
+    }
+    let mut in_quotes = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', data) {
+        if data[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            last = Some(i + 1);
+        }
+    }
+    last
 }
 
 #[cfg(test)]
@@ -223,8 +327,35 @@ mod tests {
             InputFile { path: path.clone(), display: "t.txt".into(), len: text.len() as u64 };
         let expected: Vec<String> = text.lines().map(str::to_string).collect();
         for split in [1, 7, 64, 1000, 1 << 20] {
-            let splits = plan_splits(std::slice::from_ref(&file), FileFormat::Text, split);
+            let splits = plan_splits(std::slice::from_ref(&file), FileFormat::Text, split).unwrap();
             assert_eq!(lines_of(splits), expected, "split size {split}");
+        }
+    }
+
+    #[test]
+    fn large_files_are_cut_into_chunks_at_line_ends_even_with_a_line_longer_than_a_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.txt");
+        let mut text: String = (0..300_000).map(|i| format!("line {i} {}\n", i % 97)).collect();
+        text.push_str(&"y".repeat(CHUNK_BYTES * 5 / 2));
+        text.push('\n');
+        text.push_str("after the long line");
+        std::fs::write(&path, &text).unwrap();
+        let file = InputFile { path, display: "big.txt".into(), len: text.len() as u64 };
+        let expected: Vec<String> = text.lines().map(str::to_string).collect();
+        for split in [1 << 20, (3 << 20) + 7, u64::MAX] {
+            let splits = plan_splits(std::slice::from_ref(&file), FileFormat::Text, split).unwrap();
+            let mut reader = SplitReader::new(splits);
+            let mut got = Vec::new();
+            while let Some(batch) = reader.next_batch().unwrap() {
+                let chunk = TextChunk::decode(&batch).unwrap();
+                assert!(chunk.data.len() <= 3 * CHUNK_BYTES, "split size {split}");
+                let data = String::from_utf8(chunk.data.to_vec()).unwrap();
+                assert!(data.ends_with('\n') || data.ends_with("long line"), "split size {split}");
+                got.extend(data.lines().map(str::to_string));
+            }
+            assert_eq!(got.len(), expected.len(), "split size {split}");
+            assert!(got == expected, "split size {split}: lines differ");
         }
     }
 
@@ -248,7 +379,7 @@ mod tests {
         gz.write_all(b"alpha\nbeta\ngamma").unwrap();
         gz.finish().unwrap();
         let file = InputFile { path, display: "t.txt.gz".into(), len: 3 };
-        let splits = plan_splits(&[file], FileFormat::Text, 1);
+        let splits = plan_splits(&[file], FileFormat::Text, 1).unwrap();
         assert_eq!(splits.len(), 1);
         assert_eq!(lines_of(splits), ["alpha", "beta", "gamma"]);
     }
@@ -263,7 +394,7 @@ mod tests {
         }
         std::fs::write(&path, &text).unwrap();
         let file = InputFile { path, display: "q.csv".into(), len: text.len() as u64 };
-        let mut reader = SplitReader::new(plan_splits(&[file], FileFormat::Csv, 1));
+        let mut reader = SplitReader::new(plan_splits(&[file], FileFormat::Csv, u64::MAX).unwrap());
         let mut chunks = 0;
         while let Some(batch) = reader.next_batch().unwrap() {
             let chunk = TextChunk::decode(&batch).unwrap();
@@ -272,5 +403,78 @@ mod tests {
             chunks += 1;
         }
         assert!(chunks > 1);
+    }
+
+    /// Every split's chunks: (first line, header sent, data).
+    fn csv_pieces(file: &InputFile, split: u64) -> Vec<Vec<(u64, String, String)>> {
+        let splits = plan_splits(std::slice::from_ref(file), FileFormat::Csv, split).unwrap();
+        splits
+            .into_iter()
+            .map(|split| {
+                let mut reader = SplitReader::new(vec![split]);
+                let mut chunks = Vec::new();
+                while let Some(batch) = reader.next_batch().unwrap() {
+                    let c = TextChunk::decode(&batch).unwrap();
+                    let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+                    chunks.push((c.first_line, text(c.header), text(c.data)));
+                }
+                chunks
+            })
+            .collect()
+    }
+
+    #[test]
+    fn csv_splits_start_at_records_with_the_header_and_their_line_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.csv");
+        let header = "id,note\n";
+        let mut text = String::from(header);
+        for i in 0..300 {
+            if i % 3 == 0 {
+                text.push_str(&format!("{i},\"two\nlines\"\n"));
+            } else {
+                text.push_str(&format!("{i},plain\n"));
+            }
+        }
+        std::fs::write(&path, &text).unwrap();
+        let file = InputFile { path, display: "q.csv".into(), len: text.len() as u64 };
+        for split in [1, 10, 100, 1000, 1 << 20] {
+            let splits = csv_pieces(&file, split);
+            let mut rebuilt = String::new();
+            for (i, chunks) in splits.iter().enumerate() {
+                let (first_line, sent_header, data) = &chunks[0];
+                if i == 0 {
+                    assert_eq!((*first_line, sent_header.as_str()), (1, ""), "split size {split}");
+                } else {
+                    assert_eq!(sent_header, header, "split {i} of size {split}");
+                    // The split's line number is that of its first byte in the file.
+                    let before = rebuilt.matches('\n').count() as u64 + 1;
+                    assert_eq!(*first_line, before, "split {i} of size {split}");
+                    assert!(
+                        data.chars().next().unwrap().is_ascii_digit(),
+                        "split {i} of size {split} starts inside a record: {data:?}"
+                    );
+                }
+                for (_, _, data) in chunks {
+                    rebuilt.push_str(data);
+                }
+            }
+            assert_eq!(rebuilt, text, "split size {split}");
+            if split <= 100 {
+                assert!(splits.len() > 5, "split size {split}: {} splits", splits.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_csv_file_that_vanished_before_planning_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = InputFile {
+            path: dir.path().join("gone.csv"),
+            display: "gone.csv".into(),
+            len: 10 << 20,
+        };
+        let err = plan_splits(&[file], FileFormat::Csv, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("cannot scan gone.csv"), "{err}");
     }
 }

@@ -18,12 +18,14 @@
 //! [`node`] is the node as a cluster member (join, register, heartbeat over QUIC).
 
 pub mod capture;
+mod csv_layout;
 mod data_dir;
 mod engine;
 mod error;
 mod host_fns;
 pub mod input;
 mod module;
+mod module_cache;
 pub mod node;
 mod sandbox;
 mod task;
@@ -33,5 +35,6 @@ pub use data_dir::{DataDir, DataDirError, InputFile};
 pub use engine::{Engine, SandboxPolicy, TICK};
 pub use error::{ModuleError, TaskError};
 pub use module::JobModule;
+pub use module_cache::ModuleCache;
 pub use sandbox::ActionHandler;
 pub use task::{BatchSource, DriverReport, OutputSpec, TaskOutput, TaskReport, VecSource};

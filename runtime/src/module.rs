@@ -23,8 +23,19 @@ impl JobModule {
         if !bytes.starts_with(b"\0asm") {
             return Err(ModuleError::NotWasm);
         }
-        let module = wasmtime::Module::new(&engine.inner, bytes)
-            .map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+        let hash = sha256_hex(bytes);
+        let cached = engine.module_cache.as_ref().and_then(|c| c.load(&engine.inner, &hash));
+        let module = match cached {
+            Some(module) => module,
+            None => {
+                let module = wasmtime::Module::new(&engine.inner, bytes)
+                    .map_err(|e| ModuleError::Invalid(format!("{e:#}")))?;
+                if let Some(cache) = &engine.module_cache {
+                    cache.store(&engine.inner, &hash, &module);
+                }
+                module
+            }
+        };
         for (name, what) in [
             ("memory", "a memory"),
             ("_start", "a `main` function"),
@@ -45,7 +56,6 @@ impl JobModule {
                 "{e:#} (a Weft job may import only WASI preview 1 and the `weft` host functions)"
             ))
         })?;
-        let hash = sha256_hex(bytes);
         Ok(JobModule {
             engine: engine.inner.clone(),
             pre,

@@ -87,38 +87,47 @@ impl GuestTask {
 /// A line-aligned piece of a text or CSV file, as handed to the guest.
 ///
 /// Layout: `file_len: u32 LE`, `file` (UTF-8), `first_line: u64 LE` (1-based line number of the
-/// chunk's first line, 0 if unknown), then the data to the end of the batch.
+/// chunk's first line, 0 if unknown), `header_len: u32 LE`, `header` (the file's CSV header
+/// record, for the first chunk of a CSV split that does not start the file; else empty), then the
+/// data to the end of the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TextChunk<'a> {
     /// The file's path relative to the data directory, for error messages.
     pub file: &'a str,
     /// Line number of the first line in `data` (1-based), or 0 when unknown (a later split of a
-    /// large file).
+    /// large text file).
     pub first_line: u64,
+    /// The CSV file's header record (with its line ending) when `data` does not start the file
+    /// and is the first chunk of its split; empty otherwise.
+    pub header: &'a [u8],
     /// Whole lines (the last one may lack its line ending only at end of file).
     pub data: &'a [u8],
 }
 
 impl<'a> TextChunk<'a> {
-    /// Length of the header that precedes the data.
-    pub fn header_len(file: &str) -> usize {
-        4 + file.len() + 8
-    }
-
-    /// Write the header for `file` and `first_line` into `out` (the data is appended after it).
-    pub fn write_header(out: &mut Vec<u8>, file: &str, first_line: u64) {
+    /// Write the fields before the data into `out` (the data is appended after them).
+    pub fn write_header(out: &mut Vec<u8>, file: &str, first_line: u64, header: &[u8]) {
         out.extend_from_slice(&(file.len() as u32).to_le_bytes());
         out.extend_from_slice(file.as_bytes());
         out.extend_from_slice(&first_line.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(header);
     }
 
     /// Parse a batch; `None` if the layout is broken.
     pub fn decode(batch: &'a [u8]) -> Option<TextChunk<'a>> {
-        let file_len = u32::from_le_bytes(batch.get(..4)?.try_into().ok()?) as usize;
-        let file = std::str::from_utf8(batch.get(4..4 + file_len)?).ok()?;
-        let line_at = 4 + file_len;
-        let first_line = u64::from_le_bytes(batch.get(line_at..line_at + 8)?.try_into().ok()?);
-        Some(TextChunk { file, first_line, data: &batch[line_at + 8..] })
+        let (file_len, rest) = batch.split_first_chunk::<4>()?;
+        let (file, rest) = rest.split_at_checked(u32::from_le_bytes(*file_len) as usize)?;
+        let file = std::str::from_utf8(file).ok()?;
+        let (first_line, rest) = rest.split_first_chunk::<8>()?;
+        let (header_len, rest) = rest.split_first_chunk::<4>()?;
+        let (header, data) = rest.split_at_checked(u32::from_le_bytes(*header_len) as usize)?;
+        Some(TextChunk { file, first_line: u64::from_le_bytes(*first_line), header, data })
+    }
+
+    /// Offset of `data` in the batch this chunk was decoded from.
+    pub fn data_offset(&self, batch: &[u8]) -> usize {
+        batch.len() - self.data.len()
     }
 }
 
@@ -172,16 +181,25 @@ mod tests {
     #[test]
     fn text_chunk_round_trips() {
         let mut buf = Vec::new();
-        TextChunk::write_header(&mut buf, "dir/a.txt", 42);
-        assert_eq!(buf.len(), TextChunk::header_len("dir/a.txt"));
+        TextChunk::write_header(&mut buf, "dir/a.csv", 42, b"x,y\n");
         buf.extend_from_slice(b"one\ntwo\n");
         let chunk = TextChunk::decode(&buf).unwrap();
-        assert_eq!(chunk, TextChunk { file: "dir/a.txt", first_line: 42, data: b"one\ntwo\n" });
+        assert_eq!(
+            chunk,
+            TextChunk { file: "dir/a.csv", first_line: 42, header: b"x,y\n", data: b"one\ntwo\n" }
+        );
+        assert_eq!(&buf[chunk.data_offset(&buf)..], b"one\ntwo\n");
     }
 
     #[test]
     fn broken_text_chunk_is_rejected() {
         assert_eq!(TextChunk::decode(&[1, 0]), None);
         assert_eq!(TextChunk::decode(&[9, 0, 0, 0, b'a']), None);
+        // A header length past the end of the batch.
+        let mut buf = Vec::new();
+        TextChunk::write_header(&mut buf, "a", 1, b"");
+        let at = buf.len() - 4;
+        buf[at] = 9;
+        assert_eq!(TextChunk::decode(&buf), None);
     }
 }

@@ -46,18 +46,9 @@ struct Carrier {
     avg: f64,
 }
 
-#[test]
-fn flights_per_carrier_matches_native() {
-    let (path, which) = flights_csv();
-    eprintln!("flights test on the {which}: {}", path.display());
-    let data = path.parent().unwrap();
-    let name = path.file_name().unwrap().to_str().unwrap();
-    let run = weft_run(&guest("flights"), data, &["--workers", "2"], &[name]);
-    run.assert_ok();
-
-    // Native: the csv crate over the same file.
+/// Per carrier: flights, flights with a delay, sum of delays; the csv crate over `text`.
+fn native_flights(text: &str) -> HashMap<String, (u64, u64, f64)> {
     let mut native: HashMap<String, (u64, u64, f64)> = HashMap::new();
-    let text = read_text(&path);
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     let carrier_at = headers.iter().position(|h| h == "carrier").unwrap();
@@ -72,9 +63,13 @@ fn flights_per_carrier_matches_native() {
         }
     }
     assert!(native.len() >= 10, "the data has many carriers");
+    native
+}
 
+/// Check the flights job's output against `native`.
+fn assert_flights_match(stdout: &str, native: HashMap<String, (u64, u64, f64)>) {
     let mut from_weft: HashMap<String, Carrier> = HashMap::new();
-    for line in run.stdout.lines().skip(1) {
+    for line in stdout.lines().skip(1) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let n = parts.len();
         from_weft.insert(
@@ -86,7 +81,7 @@ fn flights_per_carrier_matches_native() {
             },
         );
     }
-    assert_eq!(from_weft.len(), native.len(), "{}", run.stdout);
+    assert_eq!(from_weft.len(), native.len(), "{stdout}");
     for (carrier, (flights, departed, sum)) in native {
         let got = &from_weft[&carrier];
         assert_eq!((got.flights, got.departed), (flights, departed), "carrier {carrier}");
@@ -94,13 +89,67 @@ fn flights_per_carrier_matches_native() {
         assert!((got.avg - avg).abs() < 0.006, "carrier {carrier}: weft {} native {avg}", got.avg);
     }
     // Sorted most delayed first.
-    let avgs: Vec<f64> = run
-        .stdout
+    let avgs: Vec<f64> = stdout
         .lines()
         .skip(1)
         .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
         .collect();
     assert!(avgs.windows(2).all(|w| w[0] >= w[1]), "{avgs:?}");
+}
+
+#[test]
+fn flights_per_carrier_matches_native() {
+    let (path, which) = flights_csv();
+    eprintln!("flights test on the {which}: {}", path.display());
+    let data = path.parent().unwrap();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let run = weft_run(&guest("flights"), data, &["--workers", "2"], &[name]);
+    run.assert_ok();
+    assert_flights_match(&run.stdout, native_flights(&read_text(&path)));
+}
+
+#[test]
+fn a_large_plain_csv_is_read_in_splits_and_matches_native() {
+    // The sample's rows four times over (~4 MB), every 997th row with a quoted line break in its
+    // tail number, so that some split points fall near records that span lines; read in 1 MiB
+    // splits, each of which must get the header and start at a record.
+    let (path, _) = flights_csv();
+    let sample = read_text(&path);
+    let (header, body) = sample.split_once('\n').unwrap();
+    let body: Vec<&str> = body.lines().take(10_000).collect();
+    let mut text = format!("{header}\n");
+    let tailnum = header.split(',').position(|h| h == "tailnum").unwrap();
+    for round in 0..4 {
+        for (i, line) in body.iter().enumerate() {
+            if (round * body.len() + i).is_multiple_of(997) {
+                let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+                fields[tailnum] = format!("\"{}\nsecond line\"", fields[tailnum]);
+                text.push_str(&fields.join(","));
+            } else {
+                text.push_str(line);
+            }
+            text.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flights.csv"), &text).unwrap();
+    let output = std::process::Command::new(weft_tests::weft_bin())
+        .args(["run", "--workers", "2", "--split-size", "1", "--data-dir"])
+        .arg(dir.path())
+        .arg(guest("flights"))
+        .args(["--", "flights.csv"])
+        .env("WEFT_LOG", "weft_coordinator=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let tasks = stderr
+        .lines()
+        .filter_map(|l| l.split("total=").nth(1))
+        .filter_map(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse::<u32>().ok())
+        .max();
+    assert!(tasks.is_some_and(|n| n >= 3), "expected several splits: {stderr}");
+    assert_flights_match(&String::from_utf8_lossy(&output.stdout), native_flights(&text));
 }
 
 #[test]

@@ -15,6 +15,35 @@ fn a_bad_csv_row_names_file_line_and_column() {
 }
 
 #[test]
+fn a_bad_row_deep_in_a_split_csv_names_its_exact_line() {
+    // ~3.4 MB read in 1 MiB splits: the bad row is in the last split, after quoted line breaks
+    // in earlier splits, and its line number must still be exact.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("name,score\n");
+    let mut line = 1;
+    for i in 0..200_000 {
+        if i % 1000 == 0 {
+            text.push_str(&format!("\"two\nlines {i}\",1\n"));
+            line += 2;
+        } else {
+            text.push_str(&format!("n{i},2\n"));
+            line += 1;
+        }
+    }
+    text.push_str("bad,x\n");
+    text.push_str("last,3\n");
+    std::fs::write(dir.path().join("big.csv"), &text).unwrap();
+    let bad_line = line + 1;
+    let run = weft_run(&guest("csv_rows"), dir.path(), &["--split-size", "1"], &["big.csv"]);
+    run.assert_failed_with(&[&format!("big.csv line {bad_line}, column 2 (score)")]);
+    // Skipping it, every other row is counted once, whichever split it fell in.
+    let run =
+        weft_run(&guest("csv_rows"), dir.path(), &["--split-size", "1"], &["big.csv", "skip"]);
+    run.assert_ok();
+    assert_eq!(run.stdout.trim(), format!("rows=200001 sum={}", 200 + 199_800 * 2 + 3));
+}
+
+#[test]
 fn bad_csv_rows_can_be_skipped_and_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Marks a Weft peer (and not, say, a stray client of another QUIC service).
 pub const MAGIC: &str = "weft";
 
@@ -213,8 +213,12 @@ pub struct RemoteSplit {
     pub end: Option<u64>,
     /// Gzip-compressed.
     pub gzip: bool,
-    /// CSV (record-aligned chunks) rather than text.
+    /// CSV (record-aligned chunks, exact boundaries) rather than text.
     pub csv: bool,
+    /// Line number at `start`, or 0 when unknown.
+    pub first_line: u64,
+    /// CSV splits past the start: length of the file's header record, sent ahead of the split.
+    pub header_len: u64,
 }
 
 /// What a remote task reads.

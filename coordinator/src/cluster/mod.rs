@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use weft_runtime::{DataDir, Engine, SandboxPolicy};
+use weft_runtime::{DataDir, Engine, ModuleCache, SandboxPolicy};
 use weft_wire::pki::{ClusterPki, PkiError, fingerprint, secrets_match};
 use weft_wire::protocol::{Counters, JobEvent, Request, Response};
 use weft_wire::transport::{self, ClientAuth, TransportError};
@@ -76,7 +76,11 @@ impl CoordinatorService {
         let data = DataDir::new(data_dir).map_err(|e| ServiceError::Setup(e.to_string()))?;
         let modules = ModuleStore::new(state_dir.join("modules"))
             .map_err(|e| ServiceError::Setup(format!("module store: {e}")))?;
-        let engine = Engine::new().map_err(|e| ServiceError::Setup(e.to_string()))?;
+        let compiled =
+            ModuleCache::open(&state_dir.join("compiled")).map_err(ServiceError::Setup)?;
+        let engine = Engine::new()
+            .map_err(|e| ServiceError::Setup(e.to_string()))?
+            .with_module_cache(compiled);
         let endpoint = transport::server_endpoint(
             listen,
             &pki.coordinator,

@@ -163,6 +163,8 @@ impl Executor for RemoteExecutor {
                 end: split.end,
                 gzip: split.gzip,
                 csv: split.format == FileFormat::Csv,
+                first_line: split.first_line,
+                header_len: split.header_len,
             }),
             LaunchInput::Shuffle { bucket, maps } => RemoteInput::Shuffle { bucket, maps },
         };

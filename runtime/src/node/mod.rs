@@ -17,6 +17,7 @@ mod tasks;
 use crate::data_dir::DataDir;
 use crate::engine::Engine;
 use crate::module::JobModule;
+use crate::module_cache::ModuleCache;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::collections::HashMap;
@@ -127,7 +128,10 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
     std::fs::create_dir_all(&config.work_dir).map_err(|e| {
         NodeError::Setup(format!("work directory {}: {e}", config.work_dir.display()))
     })?;
-    let engine = Engine::new().map_err(|e| NodeError::Setup(e.to_string()))?;
+    let compiled =
+        ModuleCache::open(&config.work_dir.join("compiled")).map_err(NodeError::Setup)?;
+    let engine =
+        Engine::new().map_err(|e| NodeError::Setup(e.to_string()))?.with_module_cache(compiled);
     let state = Arc::new(NodeState {
         config: config.clone(),
         data,

@@ -45,6 +45,8 @@ pub(crate) async fn run(
                 end: split.end,
                 gzip: split.gzip,
                 format: if split.csv { FileFormat::Csv } else { FileFormat::Text },
+                first_line: split.first_line,
+                header_len: split.header_len,
             }])),
             Err(e) => return failed(e.to_string(), false),
         },

@@ -11,6 +11,7 @@
 //! through `Iterator::next`; they are parked in a per-instance slot ([`set_error`]) and the
 //! iterator ends, and the runner reports the parked error instead of success.
 
+mod csv_columns;
 mod csv_source;
 pub(crate) mod ops;
 pub(crate) mod shuffle;
@@ -84,7 +85,7 @@ pub(crate) fn set_error(error: Error) {
     });
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", test))]
 /// Fail with the parked error, if any.
 pub(crate) fn check_error() -> Result<()> {
     match PARKED_ERROR.with(|slot| slot.borrow_mut().take()) {

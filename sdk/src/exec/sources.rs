@@ -41,7 +41,7 @@ impl TextLines {
     fn file_and_line(&self, at: usize) -> String {
         match TextChunk::decode(&self.chunk) {
             Some(c) if c.first_line > 0 => {
-                let offset = at - TextChunk::header_len(c.file);
+                let offset = at - c.data_offset(&self.chunk);
                 let line = c.first_line + memchr_count(&c.data[..offset]) as u64;
                 format!("{} line {line}", c.file)
             }
@@ -52,7 +52,7 @@ impl TextLines {
 }
 
 fn memchr_count(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 impl Iterator for TextLines {
@@ -65,7 +65,7 @@ impl Iterator for TextLines {
             }
             if self.pos < self.chunk.len() {
                 let rest = &self.chunk[self.pos..];
-                let (line, advance) = match rest.iter().position(|&b| b == b'\n') {
+                let (line, advance) = match memchr::memchr(b'\n', rest) {
                     Some(i) => (&rest[..i], i + 1),
                     None => (rest, rest.len()),
                 };
@@ -89,7 +89,7 @@ impl Iterator for TextLines {
                 }
                 Some(batch) => match TextChunk::decode(&batch) {
                     Some(c) => {
-                        self.pos = TextChunk::header_len(c.file);
+                        self.pos = c.data_offset(&batch);
                         self.chunk = batch;
                     }
                     None => {
