@@ -11,6 +11,7 @@
 //! through `Iterator::next`; they are parked in a per-instance slot ([`set_error`]) and the
 //! iterator ends, and the runner reports the parked error instead of success.
 
+mod combine_table;
 mod csv_columns;
 mod csv_source;
 pub(crate) mod ops;

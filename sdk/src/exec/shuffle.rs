@@ -5,23 +5,17 @@
 //! within the partition (Spark's map-side combine), so a bucket carries each key at most once.
 //! Reduce side: the host feeds every map task's batches for one bucket; they are merged by key.
 //!
-//! The hash is FxHash of the key's `Hash` impl. It only has to agree between instances of the
-//! same module, which it does: it is deterministic and compiled into the module.
+//! The hash is FxHash of the key's `Hash` impl ([`hash_of`]). It only has to agree between
+//! instances of the same module, which it does: it is deterministic and compiled into the module.
 
+use super::combine_table::{CombineTable, hash_of};
 use super::{Erased, Iter, set_op, sources::batches};
 use crate::record::conjure;
 use crate::{Key, Record, Result};
-use rustc_hash::{FxHashMap, FxHasher};
-use std::hash::{Hash, Hasher};
+use rustc_hash::FxHashMap;
 
 /// Records per emitted shuffle batch.
 const SHUFFLE_BATCH: usize = 4096;
-
-fn bucket_of<K: Hash>(key: &K, buckets: u32) -> usize {
-    let mut h = FxHasher::default();
-    key.hash(&mut h);
-    (h.finish() % buckets.max(1) as u64) as usize
-}
 
 /// Per-bucket buffers that emit a batch whenever one fills up.
 struct Buckets<K, V> {
@@ -34,7 +28,12 @@ impl<K: Key, V: Record> Buckets<K, V> {
     }
 
     fn push(&mut self, key: K, value: V) -> Result<()> {
-        let b = bucket_of(&key, self.buffers.len() as u32);
+        self.push_hashed(hash_of(&key), key, value)
+    }
+
+    /// `push` for a key whose [`hash_of`] is known.
+    fn push_hashed(&mut self, hash: u64, key: K, value: V) -> Result<()> {
+        let b = (hash % self.buffers.len() as u64) as usize;
         self.buffers[b].push((key, value));
         if self.buffers[b].len() >= SHUFFLE_BATCH {
             self.flush(b)?;
@@ -70,35 +69,6 @@ pub(crate) fn write<K: Key, V: Record>(
     out.finish()
 }
 
-/// Fold `value` into `map` under `key` with `f`.
-fn combine_into<K: Key, V, F: Fn(V, V) -> V>(map: &mut FxHashMap<K, V>, key: K, value: V, f: &F) {
-    match map.entry(key) {
-        std::collections::hash_map::Entry::Occupied(mut e) => {
-            // Move the old value out to combine it by value, then put the result back. If `f`
-            // unwound, `slot` would be dropped twice, so an unwind aborts instead (guests are
-            // built with panic=abort anyway).
-            struct AbortOnUnwind;
-            impl Drop for AbortOnUnwind {
-                fn drop(&mut self) {
-                    std::process::abort();
-                }
-            }
-            let slot = e.get_mut();
-            let guard = AbortOnUnwind;
-            // SAFETY: `slot` is re-initialised by `write` before it can be observed, and the
-            // guard rules out observing it after an unwind.
-            unsafe {
-                let old = std::ptr::read(slot);
-                std::ptr::write(slot, f(old, value));
-            }
-            std::mem::forget(guard);
-        }
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(value);
-        }
-    }
-}
-
 /// Map side of `reduce_by_key`: combine per key within the partition, then bucket.
 pub(crate) fn write_combined<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
     input: Erased,
@@ -108,14 +78,14 @@ pub(crate) fn write_combined<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
 ) -> Result<()> {
     // SAFETY: checked zero-sized by `reduce_by_key`.
     let f: F = unsafe { conjure() };
-    let mut combined = FxHashMap::<K, V>::default();
+    let mut combined = CombineTable::<K, V>::new();
     for (k, v) in input.into_iter::<(K, V)>()? {
         set_op(op);
-        combine_into(&mut combined, k, v, &f);
+        combined.combine(k, v, &f);
     }
     let mut out = Buckets::<K, V>::new(buckets);
-    for (k, v) in combined {
-        out.push(k, v)?;
+    for (hash, k, v) in combined.into_entries() {
+        out.push_hashed(hash, k, v)?;
     }
     out.finish()
 }
@@ -127,12 +97,12 @@ pub(crate) fn read_reduced<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
 ) -> Result<Erased> {
     // SAFETY: checked zero-sized by `reduce_by_key`.
     let f: F = unsafe { conjure() };
-    let mut merged = FxHashMap::<K, V>::default();
+    let mut merged = CombineTable::<K, V>::new();
     for (k, v) in batches::<(K, V)>() {
         set_op(op);
-        combine_into(&mut merged, k, v, &f);
+        merged.combine(k, v, &f);
     }
-    let it: Iter<(K, V)> = Box::new(merged.into_iter());
+    let it: Iter<(K, V)> = Box::new(merged.into_entries().map(|(_, k, v)| (k, v)));
     Ok(Erased::new(it))
 }
 
