@@ -33,9 +33,11 @@ setup_pyspark() {
     fi
     if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
         echo "==> setting up $venv (pyspark)"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-        cp "$req" "$venv/requirements.txt"
+        # Chained, so that a failure returns non-zero even where `set -e` is off (`f || …`) and the
+        # copied requirements, which mark the set-up as done, are only written after success.
+        python3 -m venv "$venv" &&
+            "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" &&
+            cp "$req" "$venv/requirements.txt" || return 1
     fi
     export WEFT_BENCH_PYTHON="$venv/bin/python"
 }

@@ -13,10 +13,15 @@ fi
 echo "==> cargo test (release profile: the same build as the binary, and fast wasm compilation)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+set +e
 {
-    cargo test --release --locked --workspace --exclude word_count --exclude flights --exclude weblog --exclude sandbox_probes
-    # The examples' shared logic (the guests' binaries only build for wasm32-wasip1).
-    cargo test --release --locked -p word_count -p weblog --lib
+    cargo test --release --locked --workspace --exclude word_count --exclude flights --exclude weblog --exclude sandbox_probes &&
+        # The examples' shared logic (the guests' binaries only build for wasm32-wasip1).
+        cargo test --release --locked -p word_count -p weblog --lib
 } 2>&1 | tee "$log"
-# One line with the totals over every test binary, so the outcome is clear at a glance.
+status=${PIPESTATUS[0]}
+set -e
+# One line with the totals over every test binary, so the outcome is clear at a glance, also when
+# a test failed.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\nweft test suite: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -13,7 +13,7 @@ pub fn artifacts(module: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
     for p in [&weft, &wasm] {
         anyhow::ensure!(
             p.exists(),
-            "{} is missing: run scripts/bench.sh, which builds it",
+            "{} is missing: run bench/run.sh, which builds it",
             p.display()
         );
     }

@@ -86,8 +86,12 @@ impl ShuffleStore {
             write().map_err(|e| format!("cannot spill to {}: {e}", path.display()))?;
         }
         let mut inner = self.lock();
-        if let Some(old) = inner.maps.insert(key, Stored::Disk { dir }) {
-            forget(&mut inner, old);
+        match inner.maps.insert(key, Stored::Disk { dir: dir.clone() }) {
+            // The same output stored again (a retried map task) was written over its old files:
+            // the directory is the new copy's, so it must stay.
+            Some(Stored::Disk { dir: old }) if old == dir => {}
+            Some(old) => forget(&mut inner, old),
+            None => {}
         }
         Ok(StoreReceipt { bucket_bytes, spilled: total })
     }
@@ -195,6 +199,18 @@ mod tests {
             }
         }
         assert_eq!(store.bucket(&key("job-2", 0), 0).unwrap(), None);
+    }
+
+    #[test]
+    fn a_spilled_output_stored_again_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShuffleStore::new(dir.path().to_path_buf(), 0);
+        store.put(key("job-1", 0), buckets(7)).unwrap();
+        store.put(key("job-1", 0), buckets(7)).unwrap();
+        for b in 0..3 {
+            let got = store.bucket(&key("job-1", 0), b).unwrap().unwrap();
+            assert_eq!(got, buckets(7)[b as usize], "bucket {b}");
+        }
         assert_eq!(store.release("job-1", 1), 2);
         assert_eq!(store.len(), 0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "spill files are deleted");
