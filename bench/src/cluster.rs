@@ -6,11 +6,12 @@
 //! 3. submit-to-result latency of a tiny job on a warm cluster (module cached), median of N.
 
 use crate::corpus::{Scratch, artifacts, generate, median};
+use crate::engines::Cluster;
 use anyhow::{Context as _, bail, ensure};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use weft_tests::cluster::{Coordinator, Process};
+use weft_tests::cluster::Coordinator;
 
 /// Options of `cluster`.
 #[derive(clap::Args)]
@@ -81,18 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mb = bytes as f64 / 1e6;
     eprintln!("generated {mb:.0} MB, {lines} lines");
 
-    let c = Coordinator::start(&dir.path);
-    let nodes: Vec<Process> =
-        (1..=2).map(|i| c.node(&dir.path, &format!("n{i}"), &c.join_token(), 1)).collect();
-    for n in &nodes {
-        n.wait_for("joined the cluster", Duration::from_secs(30));
-    }
-    while !c.client("status", &[]).stdout.starts_with("2 node(s) alive") {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let cluster = Cluster::start(&dir.path)?;
+    let c = cluster.coordinator();
 
     // 1. Word count: cluster vs weft run, alternating, answers compared.
-    let (first, first_answer) = submit(&c, &word_count, &["corpus.txt", "10"])?;
+    let (first, first_answer) = submit(c, &word_count, &["corpus.txt", "10"])?;
     eprintln!("cluster, first submission (upload + compile on nodes): {first:.2?}");
     let (mut local, mut cluster) = (Vec::new(), Vec::new());
     for run in 0..args.runs.max(1) {
@@ -103,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         local.push(t);
-        let (t2, answer) = submit(&c, &word_count, &["corpus.txt", "10"])?;
+        let (t2, answer) = submit(c, &word_count, &["corpus.txt", "10"])?;
         if answer != first_answer {
             bail!("two cluster runs disagree");
         }
@@ -115,16 +109,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // 2. Shuffle throughput, from the nodes' own counters around one shuffle-heavy job.
     std::thread::sleep(Duration::from_millis(1500));
     let (bytes0, micros0) =
-        (node_counter(&c, "shuffle_bytes_fetched"), node_counter(&c, "shuffle_fetch_micros"));
-    let (shuffle_job, distinct_answer) = submit(&c, &distinct, &["corpus.txt"])?;
+        (node_counter(c, "shuffle_bytes_fetched"), node_counter(c, "shuffle_fetch_micros"));
+    let (shuffle_job, distinct_answer) = submit(c, &distinct, &["corpus.txt"])?;
     let (_, local_distinct) = weft_run(&weft, &distinct, &data, &["corpus.txt"])?;
     ensure!(
         distinct_answer == local_distinct,
         "distinct lines: cluster {distinct_answer:?} vs weft run {local_distinct:?}"
     );
     std::thread::sleep(Duration::from_millis(2500));
-    let fetched = node_counter(&c, "shuffle_bytes_fetched") - bytes0;
-    let fetch_secs = (node_counter(&c, "shuffle_fetch_micros") - micros0) as f64 / 1e6;
+    let fetched = node_counter(c, "shuffle_bytes_fetched") - bytes0;
+    let fetch_secs = (node_counter(c, "shuffle_fetch_micros") - micros0) as f64 / 1e6;
     let relayed: u64 = c
         .client("status", &[])
         .stdout
@@ -136,11 +130,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or(u64::MAX);
 
     // 3. Tiny job latency on the warm cluster.
-    let (_, warm) = submit(&c, &tiny, &[])?;
+    let (_, warm) = submit(c, &tiny, &[])?;
     ensure!(warm.trim() == "500500", "tiny job answered {warm:?}");
     let mut latencies = Vec::new();
     for _ in 0..args.latency_runs.max(1) {
-        let (t, answer) = submit(&c, &tiny, &[])?;
+        let (t, answer) = submit(c, &tiny, &[])?;
         ensure!(answer.trim() == "500500", "tiny job answered {answer:?}");
         latencies.push(t);
     }
@@ -172,6 +166,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         latency.as_secs_f64() * 1e3,
         latencies.len()
     );
-    drop(nodes);
     Ok(())
 }

@@ -123,6 +123,11 @@ impl Cluster {
         Ok(Cluster { coordinator, nodes })
     }
 
+    /// The coordinator, for submitting jobs and reading its status.
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.coordinator
+    }
+
     fn pids(&self) -> Vec<u32> {
         let mut pids = vec![self.coordinator.process.pid()];
         pids.extend(self.nodes.iter().map(Process::pid));

@@ -126,11 +126,13 @@ pub fn machine() -> Vec<(String, String)> {
 /// The whole report, in Markdown.
 pub fn markdown(results: &[WorkloadResult], ctx: &Context) -> String {
     let mut s = String::from("# Benchmark results\n\n");
-    s.push_str(
+    let _ = write!(
+        s,
         "Produced by `bench/run.sh` (see the README). Every engine ran on the same machine, in \
          the same run, on the same generated data, and every engine's answer was checked against \
          the others' before any time was kept. Times are medians; memory is the largest peak \
-         over the runs, summed over all of an engine's processes (sampled every 50 ms).\n\n",
+         over the runs, summed over all of an engine's processes (sampled every {} ms).\n\n",
+        crate::measure::SAMPLE_EVERY.as_millis()
     );
     let _ = writeln!(s, "Command: `{}` ({} runs per engine and workload)\n", ctx.command, ctx.runs);
     s.push_str("| machine | |\n|---|---|\n");

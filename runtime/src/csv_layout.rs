@@ -43,25 +43,12 @@ pub fn scan(path: &Path, split_bytes: u64) -> std::io::Result<CsvLayout> {
         if n == 0 {
             break;
         }
-        let bytes = &block[..n];
-        if !in_quotes && memchr::memchr(b'"', bytes).is_none() {
-            // Blocks without quotes (the common case) only need their line ends.
-            for at in memchr::memchr_iter(b'\n', bytes) {
-                line += 1;
-                cutter.record_end(offset + at as u64 + 1, line);
+        line_ends(&block[..n], &mut in_quotes, |end, record| {
+            line += 1;
+            if record {
+                cutter.record_end(offset + end as u64, line);
             }
-        } else {
-            for at in memchr::memchr2_iter(b'"', b'\n', bytes) {
-                if bytes[at] == b'"' {
-                    in_quotes = !in_quotes;
-                    continue;
-                }
-                line += 1;
-                if !in_quotes {
-                    cutter.record_end(offset + at as u64 + 1, line);
-                }
-            }
-        }
+        });
         offset += n as u64;
     }
     let len = offset;
@@ -70,6 +57,24 @@ pub fn scan(path: &Path, split_bytes: u64) -> std::io::Result<CsvLayout> {
     cuts.retain(|&(at, _)| at < len);
     // A file without a line end is all header.
     Ok(CsvLayout { header_len: cutter.header_len.unwrap_or(len), cuts })
+}
+
+/// Call `f(end, record)` for every line end in `bytes`, `end` being the index just past it and
+/// `record` whether it also ends a record (is outside quotes). `in_quotes` is the quote parity at
+/// the start of `bytes`, and is left at the parity at its end. Bytes without any quote (the
+/// common case) are searched for line ends only.
+pub(crate) fn line_ends(bytes: &[u8], in_quotes: &mut bool, mut f: impl FnMut(usize, bool)) {
+    if !*in_quotes && memchr::memchr(b'"', bytes).is_none() {
+        memchr::memchr_iter(b'\n', bytes).for_each(|at| f(at + 1, true));
+        return;
+    }
+    for at in memchr::memchr2_iter(b'"', b'\n', bytes) {
+        if bytes[at] == b'"' {
+            *in_quotes = !*in_quotes;
+        } else {
+            f(at + 1, !*in_quotes);
+        }
+    }
 }
 
 struct Cutter {

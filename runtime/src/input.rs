@@ -235,6 +235,9 @@ impl OpenSplit {
         let data = buf.len();
         buf.append(&mut self.carry);
         let mut target = CHUNK_BYTES;
+        // Chunks end at a line end (text) or record end (CSV; each chunk starts at a record).
+        // Bytes already searched are not searched again when a record outgrows a chunk.
+        let (mut searched, mut in_quotes, mut last_end) = (data, false, None);
         let cut = loop {
             if let Err(e) = self.fill(&mut buf, data + target) {
                 return Err(format!("{}: {e}", self.split.display));
@@ -242,8 +245,19 @@ impl OpenSplit {
             if self.done {
                 break buf.len();
             }
-            match last_record_end(&buf[data..], self.split.format) {
-                Some(end) => break data + end,
+            let new = &buf[searched..];
+            if self.split.format == FileFormat::Text {
+                last_end = memchr::memrchr(b'\n', new).map(|i| searched + i + 1).or(last_end);
+            } else {
+                crate::csv_layout::line_ends(new, &mut in_quotes, |end, record| {
+                    if record {
+                        last_end = Some(searched + end);
+                    }
+                });
+            }
+            searched = buf.len();
+            match last_end {
+                Some(end) => break end,
                 None => target += CHUNK_BYTES, // one record longer than a chunk
             }
         };
@@ -282,24 +296,6 @@ impl OpenSplit {
         }
         Ok(())
     }
-}
-
-/// Length of the longest prefix of `data` that ends at the end of a line (text) or of a record
-/// (CSV, where `data` starts at a record and quoted fields may hold line ends).
-fn last_record_end(data: &[u8], format: FileFormat) -> Option<usize> {
-    if format == FileFormat::Text || memchr::memchr(b'"', data).is_none() {
-        return memchr::memrchr(b'\n', data).map(|i| i + 1);
-    }
-    let mut in_quotes = false;
-    let mut last = None;
-    for i in memchr::memchr2_iter(b'"', b'\n', data) {
-        if data[i] == b'"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            last = Some(i + 1);
-        }
-    }
-    last
 }
 
 #[cfg(test)]

@@ -67,11 +67,6 @@ impl ModuleCache {
         Some(cache.join("weft").join("modules"))
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn entry(&self, engine: &wasmtime::Engine, module_hash: &str) -> PathBuf {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

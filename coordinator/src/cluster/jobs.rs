@@ -39,14 +39,11 @@ impl ModuleStore {
     }
 
     pub(crate) fn get(&self, hash: &str) -> Option<Arc<Vec<u8>>> {
-        if let Some(b) = self.bytes.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+        if let Some(b) = super::lock(&self.bytes).get(hash) {
             return Some(b.clone());
         }
         let bytes = Arc::new(std::fs::read(self.path(hash)?).ok()?);
-        self.bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.to_string(), bytes.clone());
+        super::lock(&self.bytes).insert(hash.to_string(), bytes.clone());
         Some(bytes)
     }
 
@@ -61,25 +58,19 @@ impl ModuleStore {
         std::fs::write(&tmp, &wasm)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| format!("cannot store the module: {e}"))?;
-        self.bytes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.to_string(), Arc::new(wasm));
+        super::lock(&self.bytes).insert(hash.to_string(), Arc::new(wasm));
         Ok(())
     }
 
     /// The module compiled for drivers (once per module).
     pub(crate) fn compiled(&self, shared: &Shared, hash: &str) -> Result<JobModule, String> {
-        if let Some(m) = self.compiled.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
+        if let Some(m) = super::lock(&self.compiled).get(hash) {
             return Ok(m.clone());
         }
         let wasm =
             self.get(hash).ok_or_else(|| format!("unknown module {hash}; upload it first"))?;
         let module = shared.engine.compile(&wasm).map_err(|e| e.to_string())?;
-        self.compiled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.to_string(), module.clone());
+        super::lock(&self.compiled).insert(hash.to_string(), module.clone());
         Ok(module)
     }
 }
@@ -108,22 +99,17 @@ impl Job {
     }
 
     pub(crate) fn push(&self, event: JobEvent) {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+        super::lock(&self.events).push(event);
         self.notify.notify_waiters();
     }
 
     /// Events from index `from` on.
     pub(crate) fn events_from(&self, from: usize) -> Vec<JobEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(from..)
-            .map(<[_]>::to_vec)
-            .unwrap_or_default()
+        super::lock(&self.events).get(from..).map(<[_]>::to_vec).unwrap_or_default()
     }
 
     pub(crate) fn info(&self) -> JobInfo {
-        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        let events = super::lock(&self.events);
         let (state, error) = match events.last() {
             Some(JobEvent::Finished { exit_code: 0, .. }) => ("succeeded", None),
             Some(JobEvent::Finished { .. }) if self.is_cancelled() => {
@@ -172,24 +158,18 @@ pub(crate) struct JobTable {
 
 impl JobTable {
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Job>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        super::lock(&self.jobs).get(id).cloned()
     }
 
     pub(crate) fn list(&self) -> Vec<JobInfo> {
-        let mut all: Vec<JobInfo> = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|j| j.info())
-            .collect();
+        let mut all: Vec<JobInfo> = super::lock(&self.jobs).values().map(|j| j.info()).collect();
         all.sort_by_key(|j| j.id.trim_start_matches("job-").parse::<u64>().unwrap_or(u64::MAX));
         all
     }
 
     fn create(&self, module_hash: &str) -> Arc<Job> {
         let n = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = super::lock(&self.next);
             *next += 1;
             *next
         };
@@ -201,7 +181,7 @@ impl JobTable {
             notify: tokio::sync::Notify::new(),
             cancelled: Default::default(),
         });
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), job.clone());
+        super::lock(&self.jobs).insert(job.id.clone(), job.clone());
         job
     }
 }
@@ -250,7 +230,7 @@ fn run_driver(
     });
     let (exit_code, error) = match module.run_driver(&args, &stdout, &stderr, handler) {
         Ok(report) if report.exit_code == 0 => (0, None),
-        Ok(report) => (report.exit_code, failure.lock().unwrap_or_else(|p| p.into_inner()).take()),
+        Ok(report) => (report.exit_code, super::lock(&failure).take()),
         Err(e) => (1, Some(format!("the driver failed: {e}"))),
     };
     let (exit_code, error) = if job.is_cancelled() {

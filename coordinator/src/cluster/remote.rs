@@ -63,14 +63,8 @@ impl RemoteExecutor {
     /// The current action ended: every node may drop its map outputs (nothing is cached across
     /// actions yet).
     pub(crate) fn release_action(&self) {
-        let conns: Vec<quinn::Connection> = self
-            .shared
-            .node_conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let conns: Vec<quinn::Connection> =
+            super::lock(&self.shared.node_conns).values().cloned().collect();
         for conn in conns {
             let request = Request::ReleaseShuffle { job: self.job.clone(), action: self.action };
             self.shared.handle.spawn(async move {
@@ -83,9 +77,8 @@ impl RemoteExecutor {
 
     /// Alive nodes with a connection: (id, slots).
     fn nodes(&self) -> Vec<(String, u32)> {
-        let status =
-            self.shared.nodes.lock().unwrap_or_else(|p| p.into_inner()).status(Instant::now());
-        let conns = self.shared.node_conns.lock().unwrap_or_else(|p| p.into_inner());
+        let status = super::lock(&self.shared.nodes).status(Instant::now());
+        let conns = super::lock(&self.shared.node_conns);
         status
             .into_iter()
             .filter(|n| n.alive && conns.contains_key(&n.id))
@@ -120,12 +113,7 @@ impl Executor for RemoteExecutor {
     fn is_lost(&self, output: &MapLocation) -> bool {
         // A node keeps its connection in this table only while it is alive: the coordinator's
         // reaper removes it once heartbeats stop.
-        !self
-            .shared
-            .node_conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&output.node_id)
+        !super::lock(&self.shared.node_conns).contains_key(&output.node_id)
     }
 
     fn wait_for_capacity(&mut self) -> Result<(), String> {
@@ -150,8 +138,7 @@ impl Executor for RemoteExecutor {
             .into_iter()
             .max_by_key(|(id, slots)| self.free_on(id, *slots))
             .ok_or("no node is available")?;
-        let conn =
-            self.shared.node_conns.lock().unwrap_or_else(|p| p.into_inner()).get(&node).cloned();
+        let conn = super::lock(&self.shared.node_conns).get(&node).cloned();
         let conn = conn.ok_or_else(|| format!("node {node} has no connection"))?;
         let id = launch.id;
         let input = match launch.input {

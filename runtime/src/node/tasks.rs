@@ -122,7 +122,8 @@ pub(crate) async fn run(
 }
 
 /// The compiled module for `hash`: from this node's cache, else fetched from the coordinator,
-/// checked against its hash, stored in the work directory and compiled — once per node.
+/// checked against its hash and compiled (or loaded from the node's module cache) — once per
+/// node.
 async fn module(
     state: &NodeState,
     coordinator: &quinn::Connection,
@@ -145,10 +146,6 @@ async fn module(
     if actual != hash {
         return Err(format!("received module hashes to {actual}, expected {hash}"));
     }
-    let dir = state.config.work_dir.join("modules");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::write(dir.join(format!("{hash}.wasm")), &wasm)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let engine = state.engine.clone();
     let size = wasm.len() as u64;
     let compiled = tokio::task::spawn_blocking(move || engine.compile(&wasm))

@@ -76,7 +76,7 @@ impl<T: Record> CsvRows<T> {
         self
     }
 
-    fn parser(&self, bytes: Cursor<Vec<u8>>) -> csv::Reader<Cursor<Vec<u8>>> {
+    fn parser<R: std::io::Read>(&self, bytes: R) -> csv::Reader<R> {
         csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -85,7 +85,7 @@ impl<T: Record> CsvRows<T> {
     }
 
     fn at(&self, line: u64) -> String {
-        if line == 0 { self.file.clone() } else { format!("{} line {line}", self.file) }
+        at(&self.file, line)
     }
 
     fn fail(&mut self, error: Error) {
@@ -96,7 +96,7 @@ impl<T: Record> CsvRows<T> {
     /// Take the file's header from `bytes` (the chunk's own header field, or the start of its
     /// data); returns the bytes consumed and the lines they span.
     fn read_header(&mut self, bytes: &[u8], line: u64) -> Option<(usize, u64)> {
-        let mut reader = self.parser(Cursor::new(bytes.to_vec()));
+        let mut reader = self.parser(bytes);
         let mut header = csv::StringRecord::new();
         match reader.read_record(&mut header) {
             Ok(true) => {}
@@ -182,14 +182,7 @@ impl<T: Record> CsvRows<T> {
                     &data[starts[i]..stop]
                 };
                 let row = decoder.decode(starts.len(), field);
-                let file = &self.file;
-                return Some(row.map_err(|e| {
-                    if this_line == 0 {
-                        format!("{file}{e}")
-                    } else {
-                        format!("{file} line {this_line}{e}")
-                    }
-                }));
+                return Some(row.map_err(|e| format!("{}{e}", at(&self.file, this_line))));
             },
             Chunk::Parsed { reader, first_line } => match reader.read_byte_record(&mut self.record)
             {
@@ -200,13 +193,16 @@ impl<T: Record> CsvRows<T> {
                     let line = if *first_line == 0 { 0 } else { *first_line + in_chunk - 1 };
                     let record = &self.record;
                     let row = decoder.decode(record.len(), |i| &record[i]);
-                    let file = &self.file;
-                    let at = if line == 0 { file.clone() } else { format!("{file} line {line}") };
-                    Some(row.map_err(|e| format!("{at}{e}")))
+                    Some(row.map_err(|e| format!("{}{e}", at(&self.file, line))))
                 }
             },
         }
     }
+}
+
+/// Where a row is, for messages: the file, and the line when it is known (not 0).
+fn at(file: &str, line: u64) -> String {
+    if line == 0 { file.to_string() } else { format!("{file} line {line}") }
 }
 
 /// Find the end of the line starting at `start` (the index of its `\n`, or the end of `data`)
