@@ -199,6 +199,11 @@ mod tests {
             }
         }
         assert_eq!(store.bucket(&key("job-2", 0), 0).unwrap(), None);
+        assert_eq!(store.release("job-1", 1), 2);
+        assert_eq!(store.len(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "spill files are deleted");
+        // Memory freed by the release is usable again.
+        assert_eq!(store.put(key("job-3", 0), buckets(2)).unwrap().spilled, 0);
     }
 
     #[test]
@@ -211,10 +216,5 @@ mod tests {
             let got = store.bucket(&key("job-1", 0), b).unwrap().unwrap();
             assert_eq!(got, buckets(7)[b as usize], "bucket {b}");
         }
-        assert_eq!(store.release("job-1", 1), 2);
-        assert_eq!(store.len(), 0);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "spill files are deleted");
-        // Memory freed by the release is usable again.
-        assert_eq!(store.put(key("job-3", 0), buckets(2)).unwrap().spilled, 0);
     }
 }
