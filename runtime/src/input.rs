@@ -84,7 +84,8 @@ pub const MIN_SPLIT_BYTES: u64 = 1 << 20;
 /// that every slot gets about four splits, so that slots stay busy to the end (as Spark sizes
 /// its file partitions by bytes per core); never below [`MIN_SPLIT_BYTES`].
 pub fn split_size(total: u64, slots: u32, max_split: u64) -> u64 {
-    let per_slot = total / (4 * slots.max(1) as u64);
+    // Rounded up, so that the last split is not a sliver left over by the rounding.
+    let per_slot = total.div_ceil(4 * slots.max(1) as u64);
     per_slot.clamp(MIN_SPLIT_BYTES, max_split.max(MIN_SPLIT_BYTES))
 }
 
@@ -362,6 +363,9 @@ mod tests {
         assert_eq!(split_size(10 << 30, 2, 32 << 20), 32 << 20);
         assert_eq!(split_size(1000, 8, 32 << 20), MIN_SPLIT_BYTES);
         assert_eq!(split_size(100 << 20, 2, 1), MIN_SPLIT_BYTES);
+        // A total that does not divide evenly still makes 4 splits per slot, not 4 and a sliver.
+        let total: u64 = 256_000_083;
+        assert_eq!(total.div_ceil(split_size(total, 2, 32 << 20)), 8);
     }
 
     #[test]

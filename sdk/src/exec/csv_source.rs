@@ -8,7 +8,9 @@
 //! chunk goes through the `csv` crate. Either way a row is then cut down to the columns the record
 //! type names and decoded by [`RowDecoder`].
 
+use super::byte_scan::{contains_either, is_ascii};
 use super::csv_columns::RowDecoder;
+use super::line_cut::cut_line;
 use super::{Erased, Iter, decode_arg, set_error};
 use crate::abi::{CsvOptions, TextChunk};
 use crate::{Error, Record, Result};
@@ -27,8 +29,8 @@ enum Chunk {
     /// No chunk loaded.
     None,
     /// A chunk without quotes or carriage returns, cut by hand from `pos`; `line` is the line
-    /// number at `pos` (0 when unknown).
-    Plain { data: Vec<u8>, pos: usize, line: u64 },
+    /// number at `pos` (0 when unknown); `ascii` when all of it is ASCII (so valid UTF-8).
+    Plain { data: Vec<u8>, pos: usize, line: u64, ascii: bool },
     /// Any other chunk, through the CSV parser; `first_line` is the line number where the
     /// parser starts (0 when unknown).
     Parsed { reader: csv::Reader<Cursor<Vec<u8>>>, first_line: u64 },
@@ -42,7 +44,7 @@ pub(crate) struct CsvRows<T> {
     file: String,
     /// The current file's header, once read, as a decoder of its rows.
     decoder: Option<RowDecoder>,
-    /// Field starts of the current plain line.
+    /// Field starts of the current plain line (those the decoder reads).
     starts: Vec<usize>,
     record: csv::ByteRecord,
     skipped: u64,
@@ -145,9 +147,10 @@ impl<T: Record> CsvRows<T> {
             start += used;
             line += lines;
         }
-        let plain = memchr::memchr2(b'"', b'\r', &batch[start..]).is_none();
+        let plain = !contains_either(b'"', b'\r', &batch[start..]);
         self.chunk = if plain {
-            Chunk::Plain { data: batch, pos: start, line }
+            let ascii = is_ascii(&batch[start..]);
+            Chunk::Plain { data: batch, pos: start, line, ascii }
         } else {
             let mut cursor = Cursor::new(batch);
             cursor.set_position(start as u64);
@@ -162,12 +165,14 @@ impl<T: Record> CsvRows<T> {
         let decoder = self.decoder.as_mut()?;
         match &mut self.chunk {
             Chunk::None => None,
-            Chunk::Plain { data, pos, line } => loop {
+            Chunk::Plain { data, pos, line, ascii } => loop {
                 if *pos >= data.len() {
                     return None;
                 }
                 let start = *pos;
-                let end = cut_line(data, start, self.options.delimiter, &mut self.starts);
+                let keep = decoder.fields_read();
+                let (end, count) =
+                    cut_line(data, start, self.options.delimiter, keep, &mut self.starts);
                 let this_line = *line;
                 *pos = end + 1;
                 if *line > 0 {
@@ -181,7 +186,7 @@ impl<T: Record> CsvRows<T> {
                     let stop = starts.get(i + 1).map_or(end, |s| s - 1);
                     &data[starts[i]..stop]
                 };
-                let row = decoder.decode(starts.len(), field);
+                let row = decoder.decode(count, field, *ascii);
                 return Some(row.map_err(|e| format!("{}{e}", at(&self.file, this_line))));
             },
             Chunk::Parsed { reader, first_line } => match reader.read_byte_record(&mut self.record)
@@ -192,7 +197,7 @@ impl<T: Record> CsvRows<T> {
                     let in_chunk = self.record.position().map_or(1, |p| p.line());
                     let line = if *first_line == 0 { 0 } else { *first_line + in_chunk - 1 };
                     let record = &self.record;
-                    let row = decoder.decode(record.len(), |i| &record[i]);
+                    let row = decoder.decode(record.len(), |i| &record[i], false);
                     Some(row.map_err(|e| format!("{}{e}", at(&self.file, line))))
                 }
             },
@@ -203,50 +208,6 @@ impl<T: Record> CsvRows<T> {
 /// Where a row is, for messages: the file, and the line when it is known (not 0).
 fn at(file: &str, line: u64) -> String {
     if line == 0 { file.to_string() } else { format!("{file} line {line}") }
-}
-
-/// Find the end of the line starting at `start` (the index of its `\n`, or the end of `data`)
-/// and put the start of each of its fields in `starts`.
-///
-/// With a delimiter every few bytes, searching for each one costs more than looking at every byte;
-/// this looks at 8 bytes at a time instead (bitwise tricks on a `u64`, native in wasm too).
-fn cut_line(data: &[u8], start: usize, delimiter: u8, starts: &mut Vec<usize>) -> usize {
-    /// 0x80 in every byte of `x` that is zero, 0 elsewhere (exact: no carries between bytes).
-    fn zero_bytes(x: u64) -> u64 {
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        !((((x & LOW7) + LOW7) | x) | LOW7)
-    }
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    starts.clear();
-    starts.push(start);
-    let mut i = start;
-    while let Some(word) = data.get(i..i + 8) {
-        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-        let newline = zero_bytes(word ^ (ONES * b'\n' as u64));
-        let mut fields = zero_bytes(word ^ (ONES * delimiter as u64));
-        let stop = (newline != 0).then(|| newline.trailing_zeros() as usize / 8);
-        if let Some(stop) = stop {
-            fields &= (1u64 << (stop * 8)) - 1;
-        }
-        while fields != 0 {
-            starts.push(i + fields.trailing_zeros() as usize / 8 + 1);
-            fields &= fields - 1;
-        }
-        if let Some(stop) = stop {
-            return i + stop;
-        }
-        i += 8;
-    }
-    while let Some(&b) = data.get(i) {
-        if b == b'\n' {
-            return i;
-        }
-        if b == delimiter {
-            starts.push(i + 1);
-        }
-        i += 1;
-    }
-    data.len()
 }
 
 impl<T: Record> Iterator for CsvRows<T> {
@@ -366,21 +327,6 @@ mod tests {
         let chunks = vec![chunk("f.csv", 40, "", "2013,7,N1,B6\n")];
         let err = read::<Flight>(chunks, CsvOptions::new()).unwrap_err();
         assert!(err.contains("f.csv line 40: a CSV split came without its header"), "{err}");
-    }
-
-    #[test]
-    fn lines_are_cut_like_a_byte_by_byte_scan() {
-        let text = b"a,bb,,ccc\n\n,\nno delimiter here at all\nx,y,z,1,2,3,4,5,6,7,8,9\nlast,";
-        let mut starts = Vec::new();
-        for start in 0..text.len() {
-            let end = cut_line(text, start, b',', &mut starts);
-            let expected_end =
-                text[start..].iter().position(|&b| b == b'\n').map_or(text.len(), |p| start + p);
-            assert_eq!(end, expected_end, "line from {start}");
-            let mut expected = vec![start];
-            expected.extend((start..end).filter(|&i| text[i] == b',').map(|i| i + 1));
-            assert_eq!(starts, expected, "fields of the line from {start}");
-        }
     }
 
     #[test]

@@ -11,9 +11,12 @@
 //! through `Iterator::next`; they are parked in a per-instance slot ([`set_error`]) and the
 //! iterator ends, and the runner reports the parked error instead of success.
 
+mod byte_scan;
 mod combine_table;
 mod csv_columns;
+mod csv_row_de;
 mod csv_source;
+mod line_cut;
 pub(crate) mod ops;
 pub(crate) mod shuffle;
 pub(crate) mod sinks;

@@ -20,11 +20,27 @@ const SHUFFLE_BATCH: usize = 4096;
 /// Per-bucket buffers that emit a batch whenever one fills up.
 struct Buckets<K, V> {
     buffers: Vec<Vec<(K, V)>>,
+    /// Forget records once emitted instead of dropping them (see [`Buckets::forgetting`]).
+    forget_emitted: bool,
 }
 
 impl<K: Key, V: Record> Buckets<K, V> {
     fn new(buckets: u32) -> Self {
-        Buckets { buffers: (0..buckets.max(1)).map(|_| Vec::new()).collect() }
+        let buffers = (0..buckets.max(1)).map(|_| Vec::new()).collect();
+        Buckets { buffers, forget_emitted: false }
+    }
+
+    /// Buckets that forget records once they are emitted, without freeing what they own.
+    ///
+    /// Each task runs in an instance of its own that is discarded when the task ends (the host
+    /// creates a store per task), and all of its memory with it. Freeing a table's worth of keys
+    /// one by one just before that is wasted work: a `String` key's heap block is usually no
+    /// longer in cache, so every free is a cache miss (a sixth of the web-log job's time, when
+    /// measured). Only for records that were all in memory anyway (a combined table being
+    /// emitted), so the instance's peak memory does not grow.
+    fn forgetting(mut self) -> Self {
+        self.forget_emitted = true;
+        self
     }
 
     fn push(&mut self, key: K, value: V) -> Result<()> {
@@ -45,7 +61,11 @@ impl<K: Key, V: Record> Buckets<K, V> {
         if !self.buffers[b].is_empty() {
             let bytes = rmp_serde::to_vec(&self.buffers[b])?;
             crate::host::emit(b as u32, &bytes);
-            self.buffers[b].clear();
+            if self.forget_emitted {
+                self.buffers[b].drain(..).for_each(std::mem::forget);
+            } else {
+                self.buffers[b].clear();
+            }
         }
         Ok(())
     }
@@ -83,7 +103,7 @@ pub(crate) fn write_combined<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
         set_op(op);
         combined.combine(k, v, &f);
     }
-    let mut out = Buckets::<K, V>::new(buckets);
+    let mut out = Buckets::<K, V>::new(buckets).forgetting();
     for (hash, k, v) in combined.into_entries() {
         out.push_hashed(hash, k, v)?;
     }

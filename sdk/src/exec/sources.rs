@@ -1,5 +1,6 @@
 //! Sources: iterators over the task's input batches, pulled from the host on demand.
 
+use super::byte_scan::{count_byte, find_byte, is_ascii};
 use super::{Erased, Iter, set_error};
 use crate::abi::TextChunk;
 use crate::{Error, Record, Result};
@@ -27,13 +28,16 @@ pub(crate) fn batches<T: Record>() -> impl Iterator<Item = T> {
 
 /// Lines of text (without line endings) from line-aligned [`TextChunk`]s.
 pub(crate) fn text_lines(_arg: &[u8], _op: u32) -> Result<Erased> {
-    let iter: Iter<String> = Box::new(TextLines { chunk: Vec::new(), pos: 0, done: false });
+    let iter: Iter<String> =
+        Box::new(TextLines { chunk: Vec::new(), pos: 0, ascii: false, done: false });
     Ok(Erased::new(iter))
 }
 
 struct TextLines {
     chunk: Vec<u8>,
     pos: usize,
+    /// The chunk's text is all ASCII, so each line is valid UTF-8 without a check of its own.
+    ascii: bool,
     done: bool,
 }
 
@@ -42,17 +46,13 @@ impl TextLines {
         match TextChunk::decode(&self.chunk) {
             Some(c) if c.first_line > 0 => {
                 let offset = at - c.data_offset(&self.chunk);
-                let line = c.first_line + memchr_count(&c.data[..offset]) as u64;
+                let line = c.first_line + count_byte(b'\n', &c.data[..offset]) as u64;
                 format!("{} line {line}", c.file)
             }
             Some(c) => format!("{} (in a split of the file)", c.file),
             None => "an input chunk".to_string(),
         }
     }
-}
-
-fn memchr_count(bytes: &[u8]) -> usize {
-    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 impl Iterator for TextLines {
@@ -65,13 +65,17 @@ impl Iterator for TextLines {
             }
             if self.pos < self.chunk.len() {
                 let rest = &self.chunk[self.pos..];
-                let (line, advance) = match memchr::memchr(b'\n', rest) {
+                let (line, advance) = match find_byte(b'\n', rest) {
                     Some(i) => (&rest[..i], i + 1),
                     None => (rest, rest.len()),
                 };
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 let start = self.pos;
                 self.pos += advance;
+                if self.ascii {
+                    // SAFETY: ASCII bytes are valid UTF-8.
+                    return Some(unsafe { std::str::from_utf8_unchecked(line) }.to_owned());
+                }
                 match std::str::from_utf8(line) {
                     Ok(s) => return Some(s.to_owned()),
                     Err(e) => {
@@ -90,6 +94,7 @@ impl Iterator for TextLines {
                 Some(batch) => match TextChunk::decode(&batch) {
                     Some(c) => {
                         self.pos = c.data_offset(&batch);
+                        self.ascii = is_ascii(c.data);
                         self.chunk = batch;
                     }
                     None => {
