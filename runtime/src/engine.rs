@@ -98,19 +98,23 @@ impl Drop for Engine {
 }
 
 /// How much of a task's linear memory stays mapped for the next task in its slot.
-const KEEP_RESIDENT: usize = 256 << 20;
+const KEEP_RESIDENT: usize = 64 << 20;
+
+/// How many idle slots keep their memory (the rest give it back to the kernel).
+const WARM_SLOTS: u32 = 4;
 
 /// The pooling instance allocator: a task's instance takes a pre-reserved slot, and when it ends
 /// up to [`KEEP_RESIDENT`] bytes of its memory are zeroed in place rather than given back to the
 /// kernel. Every task is a fresh instance, so without this each one takes a page fault for every
 /// page of heap it touches (the web-log job touched about 1 GB of fresh pages in 17 tasks, 7% of
-/// its time); with it, a slot's pages are faulted in once per process. The cost is that memory:
-/// up to [`KEEP_RESIDENT`] per slot used, zeroed with `memset` when a task ends. The slot counts
-/// are wasmtime's defaults (1000 concurrent instances, far more than workers and drivers);
-/// slots are virtual address space reserved up front, not memory.
+/// its time); with it, a slot's pages are faulted in once. The cost is resident memory: at most
+/// [`WARM_SLOTS`] idle slots keep theirs, so a long-lived node holds at most
+/// `WARM_SLOTS * KEEP_RESIDENT` (256 MiB) for tasks that are not running. The slot counts are
+/// wasmtime's defaults (1000 concurrent instances, far more than workers and drivers); slots are
+/// virtual address space reserved up front, not memory.
 fn pool() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.linear_memory_keep_resident(KEEP_RESIDENT);
+    pool.linear_memory_keep_resident(KEEP_RESIDENT).max_unused_warm_slots(WARM_SLOTS);
     pool
 }
 
