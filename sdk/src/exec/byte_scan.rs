@@ -111,54 +111,46 @@ pub(crate) fn count_byte(needle: u8, haystack: &[u8]) -> usize {
 /// Whether `haystack` holds `a` or `b` anywhere.
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub(crate) fn contains_either(a: u8, b: u8, haystack: &[u8]) -> bool {
-    // Four blocks per step: one branch (and one interruption check) per 64 bytes.
-    let mut wide = haystack.chunks_exact(4 * BLOCK);
-    for step in &mut wide {
-        let mut any = 0;
-        for block in step.chunks_exact(BLOCK) {
-            let (in_a, in_b) = masks(block.try_into().expect("a whole block"), a, b);
-            any |= in_a | in_b;
-        }
-        if any != 0 {
-            return true;
-        }
-    }
-    let rest = wide.remainder();
-    let mut at = 0;
-    while at < rest.len() {
-        let (block, valid) = block_at(rest, at);
-        let (in_a, in_b) = masks(&block, a, b);
-        if (in_a | in_b) & valid != 0 {
-            return true;
-        }
-        at += BLOCK;
-    }
-    false
+    any_block(haystack, |block| {
+        let (in_a, in_b) = masks(block, a, b);
+        in_a | in_b
+    })
 }
 
 /// Whether every byte of `haystack` is ASCII (so every piece of it is valid UTF-8).
 #[cfg_attr(target_arch = "wasm32", target_feature(enable = "simd128"))]
 pub(crate) fn is_ascii(haystack: &[u8]) -> bool {
+    // A closure, not the function itself: in wasm `non_ascii` has a target feature, and such
+    // functions are not `Fn`.
+    #[allow(clippy::redundant_closure)]
+    !any_block(haystack, |block| non_ascii(block))
+}
+
+/// Whether `mask` is non-zero for any real byte of `haystack`. Inlined into its callers, so
+/// `mask` runs with their SIMD feature.
+#[inline(always)]
+fn any_block(haystack: &[u8], mask: impl Fn(&[u8; BLOCK]) -> u32) -> bool {
+    // Four blocks per step: one branch (and one interruption check) per 64 bytes.
     let mut wide = haystack.chunks_exact(4 * BLOCK);
     for step in &mut wide {
         let mut any = 0;
         for block in step.chunks_exact(BLOCK) {
-            any |= non_ascii(block.try_into().expect("a whole block"));
+            any |= mask(block.try_into().expect("a whole block"));
         }
         if any != 0 {
-            return false;
+            return true;
         }
     }
     let rest = wide.remainder();
     let mut at = 0;
     while at < rest.len() {
         let (block, valid) = block_at(rest, at);
-        if non_ascii(&block) & valid != 0 {
-            return false;
+        if mask(&block) & valid != 0 {
+            return true;
         }
         at += BLOCK;
     }
-    true
+    false
 }
 
 #[cfg(test)]
