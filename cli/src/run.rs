@@ -20,7 +20,11 @@ pub struct RunArgs {
     limits: crate::limits::LimitArgs,
     /// Largest split of a text or CSV input, in MiB (inputs are split so that every worker gets
     /// several splits).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = weft_runtime::input::DEFAULT_SPLIT_BYTES >> 20,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     split_size: u64,
     /// Keep compiled modules here, so that the next run of the same module skips compilation
     /// [default: $WEFT_CACHE_DIR/modules, else ~/.cache/weft/modules].

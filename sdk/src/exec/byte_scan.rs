@@ -41,6 +41,19 @@ pub(crate) fn masks(block: &[u8; BLOCK], a: u8, b: u8) -> (u32, u32) {
     (in_a, in_b)
 }
 
+/// [`masks`] of four blocks at once: bit `i` = byte `i` of the 64-byte `window`. Inlined into
+/// its callers, so it runs with their SIMD feature.
+#[inline(always)]
+pub(crate) fn masks64(window: &[u8; 4 * BLOCK], a: u8, b: u8) -> (u64, u64) {
+    let (mut in_a, mut in_b) = (0u64, 0u64);
+    for (k, block) in window.chunks_exact(BLOCK).enumerate() {
+        let (ma, mb) = masks(block.try_into().expect("a whole block"), a, b);
+        in_a |= u64::from(ma) << (k * BLOCK);
+        in_b |= u64::from(mb) << (k * BLOCK);
+    }
+    (in_a, in_b)
+}
+
 /// The mask of the bytes of `block` that are not ASCII (bit `i` = byte `i`).
 #[cfg(target_arch = "wasm32")]
 #[inline]
@@ -188,6 +201,20 @@ mod tests {
                     assert!(!is_ascii(&u), "{u:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn wide_masks_are_the_four_block_masks_side_by_side() {
+        let mut window = [b'x'; 4 * BLOCK];
+        for at in [0, 1, 15, 16, 31, 32, 47, 48, 63] {
+            window[at] = b'\n';
+            window[(at * 7 + 3) % 64] = b',';
+        }
+        let (nl, comma) = masks64(&window, b'\n', b',');
+        for (i, &x) in window.iter().enumerate() {
+            assert_eq!(nl >> i & 1 == 1, x == b'\n', "byte {i}");
+            assert_eq!(comma >> i & 1 == 1, x == b',', "byte {i}");
         }
     }
 

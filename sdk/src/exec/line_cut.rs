@@ -1,12 +1,13 @@
 //! Cutting a plain (unquoted) CSV line into fields, 16 bytes at a time.
 //!
-//! Design choice: each block of the line is compared with `\n` and with the delimiter at once
-//! ([`masks`], SIMD in wasm), and the line's end and its fields' starts are read off the bits of
-//! the two masks. A job usually reads a few of a file's columns, so only the starts of the first
+//! Design choice: 64 bytes of the line at a time are compared with `\n` and with the delimiter
+//! ([`masks64`], SIMD in wasm), and the line's end and its fields' starts are read off the bits
+//! of the two masks; a typical CSV line takes one or two steps. The last bytes of the data are
+//! cut 16 at a time ([`masks`]). A job usually reads a few of a file's columns, so only the starts of the first
 //! `keep` fields are recorded; later delimiters are only counted (the row's field count is still
 //! checked against the header).
 
-use super::byte_scan::{BLOCK, block_at, masks};
+use super::byte_scan::{BLOCK, block_at, masks, masks64};
 
 /// Cut the line that starts at `start`: returns the index of its end (its `\n`, or the end of
 /// `data`) and its number of fields. The starts of its first `keep` fields (at least the first)
@@ -24,6 +25,18 @@ pub(crate) fn cut_line(
     let keep = keep.max(1);
     let mut fields = 1;
     let mut i = start;
+    while let Some(window) = data.get(i..i + 4 * BLOCK) {
+        let (newlines, mut delimiters) =
+            masks64(window.try_into().expect("a whole window"), b'\n', delimiter);
+        if newlines != 0 {
+            let stop = newlines.trailing_zeros();
+            delimiters &= (1u64 << stop) - 1;
+            record(delimiters, i, keep, &mut fields, starts);
+            return (i + stop as usize, fields);
+        }
+        record(delimiters, i, keep, &mut fields, starts);
+        i += 4 * BLOCK;
+    }
     loop {
         let (block, valid) = block_at(data, i);
         let (newlines, delimiters) = masks(&block, b'\n', delimiter);
@@ -31,10 +44,10 @@ pub(crate) fn cut_line(
         if newlines != 0 {
             let stop = newlines.trailing_zeros();
             delimiters &= (1u32 << stop) - 1;
-            record(delimiters, i, keep, &mut fields, starts);
+            record(u64::from(delimiters), i, keep, &mut fields, starts);
             return (i + stop as usize, fields);
         }
-        record(delimiters, i, keep, &mut fields, starts);
+        record(u64::from(delimiters), i, keep, &mut fields, starts);
         if valid != u32::MAX {
             return (data.len(), fields);
         }
@@ -44,7 +57,7 @@ pub(crate) fn cut_line(
 
 /// Count the delimiters in `mask` (block at `base`) and record field starts up to `keep`.
 #[inline]
-fn record(mut mask: u32, base: usize, keep: usize, fields: &mut usize, starts: &mut Vec<usize>) {
+fn record(mut mask: u64, base: usize, keep: usize, fields: &mut usize, starts: &mut Vec<usize>) {
     *fields += mask.count_ones() as usize;
     while mask != 0 && starts.len() < keep {
         starts.push(base + mask.trailing_zeros() as usize + 1);
@@ -70,6 +83,11 @@ mod tests {
     fn lines_are_cut_like_a_byte_by_byte_scan() {
         let text = b"a,bb,,ccc\n\n,\nno delimiter here at all, none at all\nx,y,z,1,2,3,4,5,6,\
                      7,8,9,10,11,12,13,14,15,16,17\n,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\nlast,";
+        // And a line longer than two 64-byte steps, with fields across step boundaries.
+        let long: Vec<u8> =
+            (0..150u8).map(|i| if i % 7 == 3 { b',' } else { b'a' + i % 26 }).collect();
+        let text = [&text[..], b"\n", &long, b"\nz"].concat();
+        let text = &text[..];
         let mut starts = Vec::new();
         for keep in [0, 1, 2, 5, 100] {
             for start in 0..=text.len() {
