@@ -45,8 +45,18 @@ def rdd_job(spark, path, n):
     top = per_host.takeOrdered(n, key=lambda kv: (-kv[1][0], kv[0]))
     day = (logs.map(lambda r: (r[1], r[3])).reduceByKey(lambda a, b: a + b)
            .takeOrdered(1, key=lambda kv: (-kv[1], kv[0])))
-    widest = (logs.map(lambda r: (r[2], r[0])).distinct()
-              .map(lambda kv: (kv[0], 1)).reduceByKey(lambda a, b: a + b)
+    # Each resource's hosts folded into a set, as the Weft job does with `aggregate_by_key`.
+    def add_host(hosts, host):
+        hosts.add(host)
+        return hosts
+
+    def merge_hosts(a, b):
+        a |= b
+        return a
+
+    widest = (logs.map(lambda r: (r[2], r[0]))
+              .aggregateByKey(set(), add_host, merge_hosts)
+              .mapValues(len)
               .takeOrdered(1, key=lambda kv: (-kv[1], kv[0])))
     print_answer(lines, malformed, hosts, total_bytes, n,
                  [(h, r, b) for h, (r, b) in top], day[0] if day else None,

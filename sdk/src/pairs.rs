@@ -1,6 +1,6 @@
 //! Transformations of datasets of pairs `(K, V)`: the ones that shuffle, and `map_values`.
 
-use crate::dataset::NodeDef;
+use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_op, fn_ref_sink, fn_ref_source, label, ops, shuffle};
 use crate::record::assert_shippable;
 use crate::{Dataset, Key, Record};
@@ -41,6 +41,52 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
             parent: self.node.clone(),
             partitions,
             write: exec::call(format!("{name} (map side)"), write, Vec::new()),
+            read: exec::call(name, read, Vec::new()),
+        })
+    }
+
+    /// Fold the values of each key into an accumulator of another type: Spark's
+    /// `aggregateByKey`. `seq` adds a value to a key's accumulator, which starts as a copy of
+    /// `zero`; `comb` merges two accumulators of the same key (built in different partitions)
+    /// and must be associative and commutative.
+    ///
+    /// Like [`reduce_by_key`](Self::reduce_by_key), values are folded within each partition
+    /// first, so one accumulator per key and partition crosses the shuffle; unlike it, no
+    /// accumulator is built per value. For the distinct values of each key, fold them into a set:
+    ///
+    /// ```
+    /// # use weft::prelude::*;
+    /// # use std::collections::BTreeSet;
+    /// # fn f(visits: Dataset<(String, String)>) -> Dataset<(String, BTreeSet<String>)> {
+    /// visits.aggregate_by_key(
+    ///     BTreeSet::new(),
+    ///     |mut hosts, host| {
+    ///         hosts.insert(host);
+    ///         hosts
+    ///     },
+    ///     |mut a, mut b| {
+    ///         a.append(&mut b);
+    ///         a
+    ///     },
+    /// )
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn aggregate_by_key<U, S, C>(&self, zero: U, _seq: S, _comb: C) -> Dataset<(K, U)>
+    where
+        U: Record + Clone,
+        S: Fn(U, V) -> U + 'static,
+        C: Fn(U, U) -> U + 'static,
+    {
+        assert_shippable!(S);
+        assert_shippable!(C);
+        let name = label("aggregate_by_key", Location::caller());
+        let write = fn_ref_sink(shuffle::write_aggregated::<K, V, U, S>);
+        let read = fn_ref_source(shuffle::read_reduced::<K, U, C>);
+        Dataset::from_node(NodeDef::Shuffle {
+            parent: self.node.clone(),
+            partitions: None,
+            write: exec::call(format!("{name} (map side)"), write, encode_value(&zero)),
             read: exec::call(name, read, Vec::new()),
         })
     }

@@ -166,3 +166,78 @@ fn flights_joins_airline_names_from_a_second_csv() {
         run.stdout
     );
 }
+
+/// A deterministic access log of about `lines` lines: skewed hosts and resources, so that a
+/// resource's hosts come from every split, and some malformed lines.
+fn access_log(lines: usize) -> String {
+    let mut state = 11u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut out = String::new();
+    for i in 0..lines {
+        let (h, p, d, b) = (next(), next(), next(), next());
+        let host = format!("host{}.example", (h % 600).min(h % 97 * 7));
+        let path = format!("/page/{}.html", (p % 300).min(p % 13 * 17));
+        if i % 97 == 5 {
+            out.push_str(&format!("{host} - - garbage without a request\n"));
+            continue;
+        }
+        let day = format!("{:02}/Jul/1995", 1 + d % 28);
+        let bytes = if b % 11 == 0 { "-".to_string() } else { (b % 40_000).to_string() };
+        out.push_str(&format!(
+            "{host} - - [{day}:12:00:00 -0400] \"GET {path} HTTP/1.0\" 200 {bytes}\n"
+        ));
+    }
+    out
+}
+
+#[test]
+fn weblog_over_many_splits_matches_native() {
+    // ~4 MB in 1 MiB splits: per-resource host sets are built in every split and merged after
+    // the shuffle (`aggregate_by_key`), and must still count each host once.
+    let dir = tempfile::tempdir().unwrap();
+    let log = access_log(50_000);
+    assert!(log.len() > 3 << 20);
+    std::fs::write(dir.path().join("access.log"), &log).unwrap();
+
+    let (mut malformed, mut bytes) = (0u64, 0u64);
+    let mut requests: HashMap<&str, u64> = HashMap::new();
+    let mut per_day: HashMap<&str, u64> = HashMap::new();
+    let mut hosts_of: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
+    for line in log.lines() {
+        let Some(r) = weblog::parse(line) else {
+            malformed += 1;
+            continue;
+        };
+        bytes += r.bytes;
+        *requests.entry(r.host).or_default() += 1;
+        *per_day.entry(r.day).or_default() += r.bytes;
+        hosts_of.entry(r.path).or_default().insert(r.host);
+    }
+    assert!(malformed > 0 && hosts_of.len() > 100);
+    fn best(m: Vec<(&str, u64)>) -> (&str, u64) {
+        m.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).unwrap()
+    }
+    let day = best(per_day.into_iter().collect());
+    let widest = best(hosts_of.iter().map(|(p, h)| (*p, h.len() as u64)).collect());
+
+    let run = weft_run(
+        &guest("weblog"),
+        dir.path(),
+        &["--workers", "2", "--split-size", "1"],
+        &["access.log", "3"],
+    );
+    run.assert_ok();
+    let out: Vec<&str> = run.stdout.lines().collect();
+    let total = log.lines().count() as u64;
+    assert_eq!(
+        out[0],
+        format!("{total} lines, {} parsed, {malformed} malformed", total - malformed)
+    );
+    assert_eq!(out[1], format!("{} hosts, {bytes} bytes", requests.len()));
+    assert!(out.contains(&format!("busiest day: {} {} bytes", day.0, day.1).as_str()), "{out:?}");
+    let expected = format!("most widely requested resource: {} {} hosts", widest.0, widest.1);
+    assert!(out.contains(&expected.as_str()), "{out:?}");
+}

@@ -3,23 +3,59 @@
 //! and skipped), requests and bytes of the TOP (default 10) busiest hosts, the day with the most
 //! bytes served and the resource requested by the most distinct hosts.
 
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use weblog::{HostTotals, add_totals, largest, parse, top_hosts};
 use weft::prelude::*;
 
-/// What a record counts, as the key of the job's one reduction. Values are (requests, bytes).
+/// What a record counts, as the key of the job's one aggregation.
 #[derive(Serialize, Deserialize, PartialEq, Eq, Hash)]
 enum Stat {
     /// Requests and bytes of a host.
     Host(String),
     /// Bytes served on a day.
     Day(String),
-    /// A (resource, host) pair seen: reduced to one record per distinct pair.
-    Visit(String, String),
-    /// Distinct hosts that requested a resource.
+    /// The distinct hosts that requested a resource.
     Resource(String),
     /// Lines that are not in common log format.
     Malformed,
+}
+
+/// What one line adds to a [`Stat`].
+#[derive(Serialize, Deserialize)]
+enum Seen {
+    /// Requests and bytes.
+    Totals(HostTotals),
+    /// A host that requested the resource.
+    Visitor(String),
+}
+
+/// The running value of a [`Stat`]: totals, or (for a resource) the set of its hosts.
+#[derive(Serialize, Deserialize, Clone, Default)]
+struct Tally {
+    totals: HostTotals,
+    hosts: FxHashSet<String>,
+}
+
+/// Add what a line saw to a tally.
+fn add(mut tally: Tally, seen: Seen) -> Tally {
+    match seen {
+        Seen::Totals(totals) => tally.totals = add_totals(tally.totals, totals),
+        Seen::Visitor(host) => {
+            tally.hosts.insert(host);
+        }
+    }
+    tally
+}
+
+/// Merge the tallies of one statistic from two partitions.
+fn merge(mut a: Tally, mut b: Tally) -> Tally {
+    a.totals = add_totals(a.totals, b.totals);
+    if a.hosts.len() < b.hosts.len() {
+        std::mem::swap(&mut a.hosts, &mut b.hosts);
+    }
+    a.hosts.extend(b.hosts);
+    a
 }
 
 fn main() -> weft::Result<()> {
@@ -38,25 +74,25 @@ fn main() -> weft::Result<()> {
     };
 
     // One scan of the input answers all three questions (Weft has no cache yet, and reading the
-    // logs once is cheaper anyway): every line becomes tagged records, reduced by key; then the
-    // distinct (resource, host) pairs are counted per resource in a second shuffle.
+    // logs once is cheaper anyway): every line becomes tagged records, aggregated by key. A
+    // resource's hosts are folded into a set (Spark's `aggregateByKey` idiom for distinct values
+    // per key), so a host is sent once per resource and partition, and only the set sizes come
+    // back to the driver.
     let stats = ctx
         .text_file(path)
         .flat_map(|line: String| match parse(&line) {
             Some(r) => vec![
-                (Stat::Host(r.host.to_string()), (1, r.bytes)),
-                (Stat::Day(r.day.to_string()), (0, r.bytes)),
-                (Stat::Visit(r.path.to_string(), r.host.to_string()), (0, 0)),
+                (Stat::Host(r.host.to_string()), Seen::Totals((1, r.bytes))),
+                (Stat::Day(r.day.to_string()), Seen::Totals((0, r.bytes))),
+                (Stat::Resource(r.path.to_string()), Seen::Visitor(r.host.to_string())),
             ],
-            None => vec![(Stat::Malformed, (1, 0))],
+            None => vec![(Stat::Malformed, Seen::Totals((1, 0)))],
         })
-        .reduce_by_key(add_totals)
-        .map(|(stat, totals): (Stat, HostTotals)| match stat {
-            // One record per distinct pair now: count it for its resource.
-            Stat::Visit(path, _host) => (Stat::Resource(path), (1, 0)),
-            other => (other, totals),
+        .aggregate_by_key(Tally::default(), add, merge)
+        .map(|(stat, tally): (Stat, Tally)| match stat {
+            Stat::Resource(_) => (stat, (tally.hosts.len() as u64, 0)),
+            _ => (stat, tally.totals),
         })
-        .reduce_by_key(add_totals)
         .collect()?;
 
     let (mut lines, mut malformed) = (0, 0);
@@ -73,7 +109,6 @@ fn main() -> weft::Result<()> {
                 lines += totals.0;
                 malformed = totals.0;
             }
-            Stat::Visit(..) => unreachable!("visits are counted per resource above"),
         }
     }
     let bytes: u64 = hosts.iter().map(|(_, t)| t.1).sum();

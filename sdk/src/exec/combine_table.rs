@@ -30,6 +30,18 @@ impl<K: Hash + Eq, V> CombineTable<K, V> {
 
     /// Fold `value` into the entry of `key` with `f`, or start one.
     pub(crate) fn combine<F: Fn(V, V) -> V>(&mut self, key: K, value: V, f: &F) {
+        self.fold(key, value, |v| v, f);
+    }
+
+    /// Fold `value` into the entry of `key` with `f`, or start the entry with `start(value)`: the
+    /// map side of `aggregate_by_key`, whose values and accumulators differ in type.
+    pub(crate) fn fold<W, F: Fn(V, W) -> V>(
+        &mut self,
+        key: K,
+        value: W,
+        start: impl FnOnce(W) -> V,
+        f: &F,
+    ) {
         let hash = hash_of(&key);
         match self.table.find_mut(hash, |e| e.0 == hash && e.1 == key) {
             Some(entry) => {
@@ -53,7 +65,7 @@ impl<K: Hash + Eq, V> CombineTable<K, V> {
                 std::mem::forget(guard);
             }
             None => {
-                self.table.insert_unique(hash, (hash, key, value), |e| e.0);
+                self.table.insert_unique(hash, (hash, key, start(value)), |e| e.0);
             }
         }
     }
@@ -90,5 +102,25 @@ mod tests {
             assert_eq!(expected.remove(&key), Some(value), "{key}");
         }
         assert!(expected.is_empty());
+    }
+
+    #[test]
+    fn folds_values_of_another_type_from_a_start() {
+        // Distinct values per key, as `aggregate_by_key` with a set accumulator does.
+        let mut table = CombineTable::new();
+        for (k, v) in [("a", 1), ("b", 2), ("a", 1), ("a", 3), ("b", 2)] {
+            table.fold(
+                k,
+                v,
+                |v| std::collections::BTreeSet::from([v]),
+                &|mut set: std::collections::BTreeSet<u32>, v| {
+                    set.insert(v);
+                    set
+                },
+            );
+        }
+        let mut got: Vec<_> = table.into_entries().map(|(_, k, set)| (k, set)).collect();
+        got.sort();
+        assert_eq!(got, [("a", [1, 3].into()), ("b", [2].into())]);
     }
 }

@@ -9,7 +9,7 @@
 //! instances of the same module, which it does: it is deterministic and compiled into the module.
 
 use super::combine_table::{CombineTable, hash_of};
-use super::{Erased, Iter, set_op, sources::batches};
+use super::{Erased, Iter, decode_arg, set_op, sources::batches};
 use crate::record::conjure;
 use crate::{Key, Record, Result};
 use rustc_hash::FxHashMap;
@@ -103,14 +103,46 @@ pub(crate) fn write_combined<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
         set_op(op);
         combined.combine(k, v, &f);
     }
+    emit_table(combined, buckets)
+}
+
+/// Map side of `aggregate_by_key`: fold each key's values into an accumulator started from the
+/// zero value in `arg`, within the partition, then bucket.
+pub(crate) fn write_aggregated<K, V, U, S>(
+    input: Erased,
+    arg: &[u8],
+    op: u32,
+    buckets: u32,
+) -> Result<()>
+where
+    K: Key,
+    V: Record,
+    U: Record + Clone,
+    S: Fn(U, V) -> U + 'static,
+{
+    let zero: U = decode_arg(arg, "aggregate_by_key")?;
+    // SAFETY: checked zero-sized by `aggregate_by_key`.
+    let seq: S = unsafe { conjure() };
+    let mut folded = CombineTable::<K, U>::new();
+    for (k, v) in input.into_iter::<(K, V)>()? {
+        set_op(op);
+        folded.fold(k, v, |v| seq(zero.clone(), v), &seq);
+    }
+    emit_table(folded, buckets)
+}
+
+/// Emit a combined table's entries to their buckets, forgetting them (see
+/// [`Buckets::forgetting`]).
+fn emit_table<K: Key, V: Record>(table: CombineTable<K, V>, buckets: u32) -> Result<()> {
     let mut out = Buckets::<K, V>::new(buckets).forgetting();
-    for (hash, k, v) in combined.into_entries() {
+    for (hash, k, v) in table.into_entries() {
         out.push_hashed(hash, k, v)?;
     }
     out.finish()
 }
 
-/// Reduce side of `reduce_by_key`: merge the fetched batches by key with `F`.
+/// Reduce side of `reduce_by_key` and `aggregate_by_key`: merge the fetched batches by key with
+/// `F`.
 pub(crate) fn read_reduced<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
     _arg: &[u8],
     op: u32,
