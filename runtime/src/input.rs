@@ -16,10 +16,11 @@
 //! Chunks are [`TextChunk`]s of about [`CHUNK_BYTES`], cut at line ends — for CSV at record ends,
 //! so a quoted field containing a newline never straddles two chunks.
 
+use crate::aligned_read::AlignedReader;
 use crate::data_dir::InputFile;
 use crate::task::BatchSource;
 use bytes::Bytes;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -199,11 +200,14 @@ impl OpenSplit {
             file.read_exact(&mut header).map_err(err)?;
         }
         let reader: Box<dyn BufRead + Send> = if split.gzip {
-            Box::new(BufReader::with_capacity(256 << 10, MultiGzDecoder::new(BufReader::new(file))))
+            // File bytes are read into an aligned buffer (see `aligned_read`); the decoder's
+            // output is buffered in user space.
+            let compressed = AlignedReader::with_capacity(256 << 10, file);
+            Box::new(BufReader::with_capacity(256 << 10, MultiGzDecoder::new(compressed)))
         } else if split.start > 0 && split.format == FileFormat::Text {
             // Skip the line that started in the previous split.
             file.seek(SeekFrom::Start(split.start - 1)).map_err(err)?;
-            let mut reader = BufReader::with_capacity(256 << 10, file);
+            let mut reader = AlignedReader::with_capacity(256 << 10, file);
             let mut skipped = Vec::new();
             pos = split.start - 1 + reader.read_until(b'\n', &mut skipped).map_err(err)? as u64;
             Box::new(reader)
@@ -211,7 +215,7 @@ impl OpenSplit {
             // CSV splits start exactly at a record.
             file.seek(SeekFrom::Start(split.start)).map_err(err)?;
             pos = split.start;
-            Box::new(BufReader::with_capacity(256 << 10, file))
+            Box::new(AlignedReader::with_capacity(256 << 10, file))
         };
         let next_line = split.first_line;
         Ok(OpenSplit {

@@ -17,6 +17,7 @@
 //!
 //! [`node`] is the node as a cluster member (join, register, heartbeat over QUIC).
 
+mod aligned_read;
 pub mod capture;
 mod csv_layout;
 mod data_dir;
