@@ -48,6 +48,16 @@ mod host;
 mod pairs;
 pub mod plan;
 mod record;
+#[cfg(any(
+    test,
+    all(feature = "task-allocator", target_arch = "wasm32", not(target_feature = "atomics"))
+))]
+mod task_alloc;
+
+/// Small blocks from size classes, the rest from wasi-libc's allocator: see `task_alloc`.
+#[cfg(all(feature = "task-allocator", target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static TASK_ALLOCATOR: task_alloc::TaskAllocator = task_alloc::TaskAllocator::new();
 
 pub use abi::CsvOptions;
 pub use context::Context;
