@@ -87,7 +87,7 @@ mod tests {
             let mut buf = AlignedBuf::new(len);
             let slice = buf.as_mut_slice();
             assert_eq!(slice.len(), len);
-            assert_eq!(slice.as_ptr() as usize % ALIGN, 0, "length {len}");
+            assert!((slice.as_ptr() as usize).is_multiple_of(ALIGN), "length {len}");
         }
     }
 

@@ -204,7 +204,7 @@ mod tests {
             for size in [1, 7, 8, 9, 16, 100, 512] {
                 for _ in 0..3 {
                     let p = a.alloc(layout(size, 1), &System);
-                    assert!(!p.is_null() && p as usize % GRAIN == 0, "size {size}");
+                    assert!(!p.is_null() && (p as usize).is_multiple_of(GRAIN), "size {size}");
                     ptr::write_bytes(p, size as u8, size);
                     live.push((p, size));
                 }
@@ -227,7 +227,7 @@ mod tests {
         unsafe {
             for l in [layout(MAX_SMALL + 1, 1), layout(64, 16), layout(1 << 20, 8)] {
                 let p = a.alloc(l, &System);
-                assert!(!p.is_null() && p as usize % l.align() == 0);
+                assert!(!p.is_null() && (p as usize).is_multiple_of(l.align()));
                 ptr::write_bytes(p, 1, l.size());
                 a.dealloc(p, l, &System);
             }
