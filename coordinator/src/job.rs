@@ -26,7 +26,7 @@ pub struct LocalJob {
     pub data_dir: PathBuf,
     /// Sandbox limits.
     pub policy: SandboxPolicy,
-    /// Split size of large text and CSV files (default 32 MiB).
+    /// Split size of large text and CSV files (default 16 MiB).
     pub split_bytes: Option<u64>,
     /// Where compiled modules are kept between runs; `None` compiles every time.
     pub module_cache: Option<ModuleCache>,

@@ -72,7 +72,7 @@ impl LocalCluster {
         }
     }
 
-    /// Use `bytes` as the largest split of large text files (default: 32 MiB).
+    /// Use `bytes` as the largest split of large text files (default: 16 MiB).
     pub fn with_split_bytes(mut self, bytes: u64) -> LocalCluster {
         self.split_bytes = Some(bytes.max(1));
         self

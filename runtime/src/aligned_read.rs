@@ -25,7 +25,7 @@ pub(crate) struct AlignedBuf {
 impl AlignedBuf {
     pub(crate) fn new(len: usize) -> AlignedBuf {
         let storage = vec![0u8; len + ALIGN];
-        let start = storage.as_ptr().align_offset(ALIGN);
+        let start = (ALIGN - storage.as_ptr() as usize % ALIGN) % ALIGN;
         AlignedBuf { storage, start, len }
     }
 

@@ -31,6 +31,7 @@
 
 use crate::aligned_read::AlignedBuf;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Bytes per block of the counting pass (and per read): small enough that the block is still in
@@ -48,11 +49,13 @@ pub struct CsvLayout {
     pub cuts: Vec<(u64, u64)>,
 }
 
-/// Scan `path` and choose cuts about `split_bytes` apart, each at the first record boundary at
-/// or after `split_bytes` past the previous cut (or the file's start).
-pub fn scan(path: &Path, split_bytes: u64) -> std::io::Result<CsvLayout> {
+/// Scan the first `len` bytes of `path` (its length when the input was listed, which the splits
+/// are planned for: bytes appended since are not read) and choose cuts about `split_bytes` apart,
+/// each at the first record boundary at or after `split_bytes` past the previous cut (or the
+/// file's start). A file now shorter than `len` is an error.
+pub fn scan(path: &Path, len: u64, split_bytes: u64) -> std::io::Result<CsvLayout> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    scan_in_blocks(path, split_bytes, Blocks { size: BLOCK, threads })
+    scan_in_blocks(path, len, split_bytes, Blocks { size: BLOCK, threads })
 }
 
 /// How the file is read: block size and counting threads.
@@ -62,16 +65,19 @@ struct Blocks {
     threads: usize,
 }
 
-fn scan_in_blocks(path: &Path, split_bytes: u64, blocks: Blocks) -> std::io::Result<CsvLayout> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let reader = BlockReader { file: &file, len, size: blocks.size };
-    let starts = block_starts(reader, blocks.threads)?;
+fn scan_in_blocks(
+    path: &Path,
+    len: u64,
+    split_bytes: u64,
+    blocks: Blocks,
+) -> std::io::Result<CsvLayout> {
+    let mut reader = BlockReader::open(path, len, blocks.size)?;
+    let starts = block_starts(path, len, blocks)?;
     // Read into aligned memory: see `aligned_read`.
     let mut buf = AlignedBuf::new(reader.size as usize);
     // The header is the first record, wherever it ends; a file without a record end is all
     // header.
-    let Some((header_len, _)) = record_end_from(reader, &starts, 0, &mut buf)? else {
+    let Some((header_len, _)) = record_end_from(&mut reader, &starts, 0, &mut buf)? else {
         return Ok(CsvLayout { header_len: len, cuts: Vec::new() });
     };
     let mut cuts = Vec::new();
@@ -79,7 +85,7 @@ fn scan_in_blocks(path: &Path, split_bytes: u64, blocks: Blocks) -> std::io::Res
     loop {
         // Never the header's own end: a cut must leave a record to the split before it.
         let target = (last + split_bytes.max(1)).max(header_len + 1);
-        match record_end_from(reader, &starts, target, &mut buf)? {
+        match record_end_from(&mut reader, &starts, target, &mut buf)? {
             // A cut at the very end would make an empty split.
             Some((at, line)) if at < len => {
                 cuts.push((at, line));
@@ -98,19 +104,22 @@ struct BlockStart {
     line: u64,
 }
 
-/// Pass 1: the state at the start of every [`BLOCK`] of the file, counted on `threads` threads.
-fn block_starts(reader: BlockReader, threads: usize) -> std::io::Result<Vec<BlockStart>> {
-    let blocks = reader.len.div_ceil(reader.size) as usize;
-    let per_thread = blocks.div_ceil(threads.max(1)).max(1);
+/// Pass 1: the state at the start of every block of the file, counted on `blocks.threads`
+/// threads, each with a reader of its own.
+fn block_starts(path: &Path, len: u64, blocks: Blocks) -> std::io::Result<Vec<BlockStart>> {
+    let size = blocks.size;
+    let count = len.div_ceil(size) as usize;
+    let per_thread = count.div_ceil(blocks.threads.max(1)).max(1);
     // Each block's (odd number of quotes, newlines).
-    let mut counts = vec![(false, 0u64); blocks];
+    let mut counts = vec![(false, 0u64); count];
     std::thread::scope(|scope| {
         let workers: Vec<_> = counts
             .chunks_mut(per_thread)
             .enumerate()
             .map(|(i, out)| {
                 scope.spawn(move || -> std::io::Result<()> {
-                    let mut buf = AlignedBuf::new(reader.size as usize);
+                    let mut reader = BlockReader::open(path, len, size)?;
+                    let mut buf = AlignedBuf::new(size as usize);
                     for (j, count) in out.iter_mut().enumerate() {
                         let block = (i * per_thread + j) as u64;
                         let bytes = reader.read(block, buf.as_mut_slice())?;
@@ -138,7 +147,7 @@ fn block_starts(reader: BlockReader, threads: usize) -> std::io::Result<Vec<Bloc
 /// Pass 2: the first record end at or after `target`, with the line number that follows it,
 /// reading from the start of the block that holds `target`.
 fn record_end_from(
-    reader: BlockReader,
+    reader: &mut BlockReader,
     starts: &[BlockStart],
     target: u64,
     buf: &mut AlignedBuf,
@@ -169,21 +178,24 @@ fn record_end_from(
     Ok(None)
 }
 
-/// Reads a file of known length by block number, from any thread.
-#[derive(Clone, Copy)]
-struct BlockReader<'f> {
-    file: &'f File,
+/// Reads the first `len` bytes of a file by block number.
+struct BlockReader {
+    file: File,
     len: u64,
     size: u64,
 }
 
-impl BlockReader<'_> {
+impl BlockReader {
+    fn open(path: &Path, len: u64, size: u64) -> std::io::Result<BlockReader> {
+        Ok(BlockReader { file: File::open(path)?, len, size })
+    }
+
     /// Block `b` (the last may be short), read into `buf`.
-    fn read<'b>(&self, b: u64, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
-        use std::os::unix::fs::FileExt;
+    fn read<'b>(&mut self, b: u64, buf: &'b mut [u8]) -> std::io::Result<&'b [u8]> {
         let offset = b * self.size;
         let n = (self.len - offset).min(self.size) as usize;
-        self.file.read_exact_at(&mut buf[..n], offset).map_err(|e| {
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.read_exact(&mut buf[..n]).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 std::io::Error::other("the file shrank while it was being scanned")
             } else {
@@ -235,7 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, text).unwrap();
-        scan(&path, split).unwrap()
+        scan(&path, text.len() as u64, split).unwrap()
     }
 
     #[test]
@@ -295,32 +307,55 @@ mod tests {
     #[test]
     fn tiny_blocks_on_several_threads_find_the_reference_cuts() {
         // Quoted fields with newlines, records longer than a block and splits, quotes
-        // straddling block edges: every block size and thread count must agree.
-        let mut text = String::from("id,\"multi\nline header\"\n");
+        // straddling block edges: every block size and thread count must agree. The file ends
+        // without a line end, with one (a record end at the very end), or inside open quotes.
+        let mut body = String::from("id,\"multi\nline header\"\n");
         let mut state = 7u64;
         for i in 0..300 {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             match (state >> 60) % 4 {
-                0 => text.push_str(&format!("{i},\"a\nb\"\n")),
-                1 => text
-                    .push_str(&format!("{i},\"{}\"\n", "x\n".repeat((state >> 40) as usize % 9))),
-                _ => text.push_str(&format!("{i},plain\n")),
+                0 => body.push_str(&format!("{i},\"a\nb\"\n")),
+                1 => {
+                    let lines = "x\n".repeat((state >> 40) as usize % 9);
+                    body.push_str(&format!("{i},\"{lines}\"\n"));
+                }
+                _ => body.push_str(&format!("{i},plain\n")),
             }
         }
-        text.push_str("last,no newline");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        std::fs::write(&path, &text).unwrap();
-        for split in [1, 5, 17, 64, 1000] {
-            let expected = reference(text.as_bytes(), split);
-            assert!(split > 64 || expected.cuts.len() > 10, "split {split}: too few cuts to test");
-            for size in [1, 2, 3, 7, 64, 4096] {
-                for threads in [1, 2, 3] {
-                    let got = scan_in_blocks(&path, split, Blocks { size, threads }).unwrap();
-                    assert_eq!(got, expected, "split {split}, block {size}, {threads} threads");
+        for ending in ["last,no newline", "last,newline\n", "last,\"open\nquote\n"] {
+            let text = format!("{body}{ending}");
+            std::fs::write(&path, &text).unwrap();
+            let len = text.len() as u64;
+            for split in [1, 5, 17, 64, 1000] {
+                let expected = reference(text.as_bytes(), split);
+                assert!(split > 64 || expected.cuts.len() > 10, "split {split}: too few cuts");
+                for size in [1, 2, 3, 7, 64, 4096] {
+                    for threads in [1, 2, 3] {
+                        let got = scan_in_blocks(&path, len, split, Blocks { size, threads });
+                        let what =
+                            format!("{ending:?}, split {split}, block {size}, {threads} threads");
+                        assert_eq!(got.unwrap(), expected, "{what}");
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn bytes_past_the_listed_length_are_not_read_and_a_shorter_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let listed = "h\n1\n2\n3\n4\n";
+        // Appended after the input was listed: the splits cover only what was listed.
+        std::fs::write(&path, format!("{listed}\"5\n6\n7\n")).unwrap();
+        let got = scan(&path, listed.len() as u64, 1).unwrap();
+        assert_eq!(got, reference(listed.as_bytes(), 1));
+        // Truncated since: an error that says so, not a plan for bytes that are gone.
+        std::fs::write(&path, "h\n1\n").unwrap();
+        let err = scan(&path, listed.len() as u64, 1).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
     }
 
     #[test]
@@ -350,7 +385,8 @@ mod tests {
 
     #[test]
     fn quotes_spanning_read_blocks_are_followed() {
-        // A quoted field with newlines across the 1 MiB block boundary.
+        // A quoted field with newlines across a block boundary (1 MiB is a multiple of the
+        // block size).
         let mut text = String::from("k,v\n");
         text.push_str(&"1,x\n".repeat((1 << 20) / 4 - 2));
         text.push_str("2,\"");

@@ -119,7 +119,7 @@ pub fn plan_splits(
                 }
             }
             FileFormat::Csv => {
-                let layout = crate::csv_layout::scan(&f.path, split_bytes).map_err(|e| {
+                let layout = crate::csv_layout::scan(&f.path, f.len, split_bytes).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("cannot scan {}: {e}", f.display))
                 })?;
                 let mut start = (0, 1);

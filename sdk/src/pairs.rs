@@ -51,8 +51,11 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
     /// and must be associative and commutative.
     ///
     /// Like [`reduce_by_key`](Self::reduce_by_key), values are folded within each partition
-    /// first, so one accumulator per key and partition crosses the shuffle; unlike it, no
-    /// accumulator is built per value. For the distinct values of each key, fold them into a set:
+    /// first, so one accumulator per key and partition crosses the shuffle. Unlike it, values
+    /// need not be turned into accumulators one by one (a one-element set per value, say): `seq`
+    /// adds each value to the accumulator in place. `zero` starts every key in every partition,
+    /// so it must be neutral for `comb` (an empty set, a zero count). For the distinct values of
+    /// each key, fold them into a set:
     ///
     /// ```
     /// # use weft::prelude::*;

@@ -37,9 +37,9 @@ pub(crate) const CHUNK: usize = 64 << 10;
 pub(crate) struct SizeClasses {
     /// Head of each class's free list; a free block holds the pointer to the next one.
     free: [*mut u8; CLASSES],
-    /// The unused part of the current chunk.
-    next: usize,
-    end: usize,
+    /// The unused part of the current chunk: `next..end`.
+    next: *mut u8,
+    end: *mut u8,
 }
 
 /// The size class of a layout, or `None` for blocks left to the system allocator.
@@ -49,7 +49,11 @@ fn class_of(size: usize, align: usize) -> Option<usize> {
 
 impl SizeClasses {
     pub(crate) const fn new() -> SizeClasses {
-        SizeClasses { free: [ptr::null_mut(); CLASSES], next: 0, end: 0 }
+        SizeClasses {
+            free: [ptr::null_mut(); CLASSES],
+            next: ptr::null_mut(),
+            end: ptr::null_mut(),
+        }
     }
 
     /// # Safety
@@ -66,7 +70,7 @@ impl SizeClasses {
             return head;
         }
         let size = (class + 1) * GRAIN;
-        if self.end - self.next < size {
+        if (self.end as usize - self.next as usize) < size {
             // What is left of the old chunk (less than one block of this class) is abandoned.
             let chunk = Layout::from_size_align(CHUNK, GRAIN).expect("a valid chunk layout");
             // SAFETY: a non-zero size.
@@ -74,11 +78,36 @@ impl SizeClasses {
             if start.is_null() {
                 return start;
             }
-            self.next = start as usize;
-            self.end = self.next + CHUNK;
+            self.next = start;
+            // SAFETY: one past the end of the chunk just allocated.
+            self.end = unsafe { start.add(CHUNK) };
         }
-        let block = self.next as *mut u8;
-        self.next += size;
+        let block = self.next;
+        // SAFETY: `size` bytes are left in the chunk (checked above).
+        self.next = unsafe { block.add(size) };
+        block
+    }
+
+    /// `alloc`, with the block's bytes zeroed.
+    ///
+    /// # Safety
+    /// As `GlobalAlloc::alloc_zeroed`; `system` must be the same allocator for every call.
+    pub(crate) unsafe fn alloc_zeroed(
+        &mut self,
+        layout: Layout,
+        system: &impl GlobalAlloc,
+    ) -> *mut u8 {
+        if class_of(layout.size(), layout.align()).is_none() {
+            // dlmalloc knows when fresh memory is already zero.
+            // SAFETY: forwarded with the caller's guarantees.
+            return unsafe { system.alloc_zeroed(layout) };
+        }
+        // SAFETY: as above. A reused block holds a free-list link, so it is always zeroed.
+        let block = unsafe { self.alloc(layout, system) };
+        if !block.is_null() {
+            // SAFETY: the block has at least `layout.size()` bytes.
+            unsafe { ptr::write_bytes(block, 0, layout.size()) };
+        }
         block
     }
 
@@ -165,15 +194,7 @@ unsafe impl GlobalAlloc for TaskAllocator {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if class_of(layout.size(), layout.align()).is_none() {
-            // dlmalloc knows when fresh memory is already zero.
-            return unsafe { std::alloc::System.alloc_zeroed(layout) };
-        }
-        let block = unsafe { self.alloc(layout) };
-        if !block.is_null() {
-            unsafe { ptr::write_bytes(block, 0, layout.size()) };
-        }
-        block
+        unsafe { (*self.0.get()).alloc_zeroed(layout, &std::alloc::System) }
     }
 
     #[inline]
@@ -218,6 +239,25 @@ mod tests {
             a.dealloc(p, layout(size, 1), &System);
             assert_ne!(a.alloc(layout(24, 1), &System), p);
             assert_eq!(a.alloc(layout(16, 8), &System), p);
+        }
+    }
+
+    #[test]
+    fn zeroed_blocks_are_zero_also_when_reused() {
+        let mut a = SizeClasses::new();
+        unsafe {
+            for l in [layout(24, 8), layout(MAX_SMALL * 4, 8)] {
+                let p = a.alloc(l, &System);
+                ptr::write_bytes(p, 0xab, l.size());
+                a.dealloc(p, l, &System);
+                let q = a.alloc_zeroed(l, &System);
+                if l.size() <= MAX_SMALL {
+                    assert_eq!(q, p, "the freed block is reused");
+                }
+                let bytes = std::slice::from_raw_parts(q, l.size());
+                assert!(bytes.iter().all(|&b| b == 0), "{} bytes", l.size());
+                a.dealloc(q, l, &System);
+            }
         }
     }
 

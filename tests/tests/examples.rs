@@ -203,7 +203,7 @@ fn weblog_over_many_splits_matches_native() {
     std::fs::write(dir.path().join("access.log"), &log).unwrap();
 
     let (mut malformed, mut bytes) = (0u64, 0u64);
-    let mut requests: HashMap<&str, u64> = HashMap::new();
+    let mut per_host: HashMap<&str, (u64, u64)> = HashMap::new();
     let mut per_day: HashMap<&str, u64> = HashMap::new();
     let mut hosts_of: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
     for line in log.lines() {
@@ -212,16 +212,17 @@ fn weblog_over_many_splits_matches_native() {
             continue;
         };
         bytes += r.bytes;
-        *requests.entry(r.host).or_default() += 1;
+        let host = per_host.entry(r.host).or_default();
+        *host = (host.0 + 1, host.1 + r.bytes);
         *per_day.entry(r.day).or_default() += r.bytes;
         hosts_of.entry(r.path).or_default().insert(r.host);
     }
     assert!(malformed > 0 && hosts_of.len() > 100);
-    fn best(m: Vec<(&str, u64)>) -> (&str, u64) {
-        m.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).unwrap()
-    }
-    let day = best(per_day.into_iter().collect());
-    let widest = best(hosts_of.iter().map(|(p, h)| (*p, h.len() as u64)).collect());
+    let owned = |m: Vec<(&str, u64)>| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let (day, day_bytes) = weblog::largest(owned(per_day.into_iter().collect())).unwrap();
+    let widest = hosts_of.iter().map(|(p, h)| (*p, h.len() as u64)).collect();
+    let (path, hosts) = weblog::largest(owned(widest)).unwrap();
+    let top = weblog::top_hosts(per_host.iter().map(|(h, t)| (h.to_string(), *t)).collect(), 3);
 
     let run = weft_run(
         &guest("weblog"),
@@ -230,14 +231,14 @@ fn weblog_over_many_splits_matches_native() {
         &["access.log", "3"],
     );
     run.assert_ok();
-    let out: Vec<&str> = run.stdout.lines().collect();
     let total = log.lines().count() as u64;
-    assert_eq!(
-        out[0],
-        format!("{total} lines, {} parsed, {malformed} malformed", total - malformed)
-    );
-    assert_eq!(out[1], format!("{} hosts, {bytes} bytes", requests.len()));
-    assert!(out.contains(&format!("busiest day: {} {} bytes", day.0, day.1).as_str()), "{out:?}");
-    let expected = format!("most widely requested resource: {} {} hosts", widest.0, widest.1);
-    assert!(out.contains(&expected.as_str()), "{out:?}");
+    let mut expected = vec![
+        format!("{total} lines, {} parsed, {malformed} malformed", total - malformed),
+        format!("{} hosts, {bytes} bytes", per_host.len()),
+        "top 3 hosts by requests:".to_string(),
+    ];
+    expected.extend(top.iter().map(|(h, (r, b))| format!("{r:>10} {b:>14}  {h}")));
+    expected.push(format!("busiest day: {day} {day_bytes} bytes"));
+    expected.push(format!("most widely requested resource: {path} {hosts} hosts"));
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), expected);
 }

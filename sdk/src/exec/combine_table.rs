@@ -1,4 +1,5 @@
-//! The table that combines values by key on both sides of `reduce_by_key`.
+//! The table that combines values by key on both sides of `reduce_by_key` (and folds them into
+//! accumulators on the map side of `aggregate_by_key`).
 //!
 //! Design choice: each entry keeps its key's 64-bit hash beside it. When the table grows, entries
 //! are placed again by their stored hash without reading their keys (for a `String` key, a jump

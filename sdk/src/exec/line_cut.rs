@@ -1,11 +1,11 @@
-//! Cutting a plain (unquoted) CSV line into fields, 16 bytes at a time.
+//! Cutting a plain (unquoted) CSV line into fields, 64 bytes at a time.
 //!
 //! Design choice: 64 bytes of the line at a time are compared with `\n` and with the delimiter
 //! ([`masks64`], SIMD in wasm), and the line's end and its fields' starts are read off the bits
 //! of the two masks; a typical CSV line takes one or two steps. The last bytes of the data are
-//! cut 16 at a time ([`masks`]). A job usually reads a few of a file's columns, so only the starts of the first
-//! `keep` fields are recorded; later delimiters are only counted (the row's field count is still
-//! checked against the header).
+//! cut 16 at a time ([`masks`]). A job usually reads a few of a file's columns, so only the
+//! starts of the first `keep` fields are recorded; later delimiters are only counted (the row's
+//! field count is still checked against the header).
 
 use super::byte_scan::{BLOCK, block_at, masks, masks64};
 
