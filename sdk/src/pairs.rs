@@ -2,6 +2,7 @@
 
 use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_op, fn_ref_sink, fn_ref_source, label, ops, shuffle};
+use crate::plan::FnRef;
 use crate::record::assert_shippable;
 use crate::{Dataset, Key, Record};
 use std::panic::Location;
@@ -34,15 +35,9 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
         at: &Location<'_>,
     ) -> Dataset<(K, V)> {
         assert_shippable!(F);
-        let name = label("reduce_by_key", at);
         let write = fn_ref_sink(shuffle::write_combined::<K, V, F>);
         let read = fn_ref_source(shuffle::read_reduced::<K, V, F>);
-        Dataset::from_node(NodeDef::Shuffle {
-            parent: self.node.clone(),
-            partitions,
-            write: exec::call(format!("{name} (map side)"), write, Vec::new()),
-            read: exec::call(name, read, Vec::new()),
-        })
+        self.shuffled(label("reduce_by_key", at), (write, Vec::new()), read, partitions)
     }
 
     /// Fold the values of each key into an accumulator of another type: Spark's
@@ -86,12 +81,7 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
         let name = label("aggregate_by_key", Location::caller());
         let write = fn_ref_sink(shuffle::write_aggregated::<K, V, U, S>);
         let read = fn_ref_source(shuffle::read_reduced::<K, U, C>);
-        Dataset::from_node(NodeDef::Shuffle {
-            parent: self.node.clone(),
-            partitions: None,
-            write: exec::call(format!("{name} (map side)"), write, encode_value(&zero)),
-            read: exec::call(name, read, Vec::new()),
-        })
+        self.shuffled(name, (write, encode_value(&zero)), read, None)
     }
 
     /// Gather all values of each key into one `Vec` (order within a key is not defined).
@@ -103,10 +93,22 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
         let name = label("group_by_key", Location::caller());
         let write = fn_ref_sink(shuffle::write::<K, V>);
         let read = fn_ref_source(shuffle::read_grouped::<K, V>);
+        self.shuffled(name, (write, Vec::new()), read, None)
+    }
+
+    /// A shuffle of this dataset: `write` (a map-side sink and its argument) buckets each
+    /// partition's records, `read` (a source) merges one bucket of every map task.
+    fn shuffled<U: 'static>(
+        &self,
+        name: String,
+        (write, write_arg): (FnRef, Vec<u8>),
+        read: FnRef,
+        partitions: Option<u32>,
+    ) -> Dataset<U> {
         Dataset::from_node(NodeDef::Shuffle {
             parent: self.node.clone(),
-            partitions: None,
-            write: exec::call(format!("{name} (map side)"), write, Vec::new()),
+            partitions,
+            write: exec::call(format!("{name} (map side)"), write, write_arg),
             read: exec::call(name, read, Vec::new()),
         })
     }

@@ -26,33 +26,45 @@ pub(crate) fn cut_line(
     let mut fields = 1;
     let mut i = start;
     while let Some(window) = data.get(i..i + 4 * BLOCK) {
-        let (newlines, mut delimiters) =
+        let (newlines, delimiters) =
             masks64(window.try_into().expect("a whole window"), b'\n', delimiter);
-        if newlines != 0 {
-            let stop = newlines.trailing_zeros();
-            delimiters &= (1u64 << stop) - 1;
-            record(delimiters, i, keep, &mut fields, starts);
-            return (i + stop as usize, fields);
+        if let Some(end) = step(newlines, delimiters, i, keep, &mut fields, starts) {
+            return (end, fields);
         }
-        record(delimiters, i, keep, &mut fields, starts);
         i += 4 * BLOCK;
     }
     loop {
         let (block, valid) = block_at(data, i);
         let (newlines, delimiters) = masks(&block, b'\n', delimiter);
-        let (newlines, mut delimiters) = (newlines & valid, delimiters & valid);
-        if newlines != 0 {
-            let stop = newlines.trailing_zeros();
-            delimiters &= (1u32 << stop) - 1;
-            record(u64::from(delimiters), i, keep, &mut fields, starts);
-            return (i + stop as usize, fields);
+        let (newlines, delimiters) = (u64::from(newlines & valid), u64::from(delimiters & valid));
+        if let Some(end) = step(newlines, delimiters, i, keep, &mut fields, starts) {
+            return (end, fields);
         }
-        record(u64::from(delimiters), i, keep, &mut fields, starts);
         if valid != u32::MAX {
             return (data.len(), fields);
         }
         i += BLOCK;
     }
+}
+
+/// One step of [`cut_line`] over the masks of the bytes at `base`: records the delimiters up to
+/// the first newline, and returns that newline's index if there is one.
+#[inline(always)]
+fn step(
+    newlines: u64,
+    delimiters: u64,
+    base: usize,
+    keep: usize,
+    fields: &mut usize,
+    starts: &mut Vec<usize>,
+) -> Option<usize> {
+    if newlines != 0 {
+        let stop = newlines.trailing_zeros();
+        record(delimiters & ((1u64 << stop) - 1), base, keep, fields, starts);
+        return Some(base + stop as usize);
+    }
+    record(delimiters, base, keep, fields, starts);
+    None
 }
 
 /// Count the delimiters in `mask` (block at `base`) and record field starts up to `keep`.
