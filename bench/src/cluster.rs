@@ -60,15 +60,9 @@ fn submit(c: &Coordinator, module: &Path, args: &[&str]) -> anyhow::Result<(Dura
     Ok((elapsed, run.stdout))
 }
 
-/// Sum of a `key=value` counter over the nodes' lines of `weft status`.
+/// Sum of a counter over the nodes, from `weft status --json`.
 fn node_counter(c: &Coordinator, key: &str) -> u64 {
-    let status = c.client("status", &[]).stdout;
-    status
-        .lines()
-        .filter(|l| l.starts_with("node-"))
-        .flat_map(|l| l.split_whitespace())
-        .filter_map(|w| w.strip_prefix(&format!("{key}=")).and_then(|v| v.parse::<u64>().ok()))
-        .sum()
+    c.status().nodes_sum(key)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -119,15 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(2500));
     let fetched = node_counter(c, "shuffle_bytes_fetched") - bytes0;
     let fetch_secs = (node_counter(c, "shuffle_fetch_micros") - micros0) as f64 / 1e6;
-    let relayed: u64 = c
-        .client("status", &[])
-        .stdout
-        .lines()
-        .find_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("shuffle_bytes_relayed=")?.parse().ok())
-        })
-        .unwrap_or(u64::MAX);
+    let relayed = c.status().coordinator("shuffle_bytes_relayed");
 
     // 3. Tiny job latency on the warm cluster.
     let (_, warm) = submit(c, &tiny, &[])?;

@@ -114,7 +114,7 @@ impl Cluster {
             n.wait_for("joined the cluster", Duration::from_secs(30));
         }
         let started = std::time::Instant::now();
-        while !coordinator.client("status", &[]).stdout.starts_with("2 node(s) alive") {
+        while coordinator.status().alive() < 2 {
             if started.elapsed() > Duration::from_secs(30) {
                 bail!("the cluster's nodes did not become alive within 30 s");
             }

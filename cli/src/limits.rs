@@ -1,7 +1,8 @@
-//! The sandbox limits shared by `weft run` and `weft coordinator`.
+//! The limits shared by `weft run` and `weft coordinator`: the sandbox's, and what an action may
+//! return to its driver.
 
 use std::time::Duration;
-use weft_runtime::SandboxPolicy;
+use weft_sandbox::SandboxPolicy;
 
 /// `--task-timeout` and `--memory-limit`.
 #[derive(clap::Args)]
@@ -13,6 +14,10 @@ pub struct LimitArgs {
     /// Memory one sandbox may use, in MiB (at most 4096, the wasm32 limit).
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=4096))]
     memory_limit: u64,
+    /// Most MiB of results one action may return to the driver (`collect` of everything, say);
+    /// an action over it fails at once with that cause.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_result_size: u64,
 }
 
 impl LimitArgs {
@@ -25,5 +30,10 @@ impl LimitArgs {
             memory_limit: self.memory_limit << 20,
             ..SandboxPolicy::default()
         }
+    }
+
+    /// Most bytes of results one action may return to the driver.
+    pub fn result_limit(&self) -> u64 {
+        self.max_result_size << 20
     }
 }

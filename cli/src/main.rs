@@ -1,10 +1,13 @@
-//! The `weft` command line: `run` (embedded engine), `coordinator` and `node` (cluster
-//! processes), `submit`, `jobs`, `status` and `cancel` (cluster clients). Each command family lives in its own module; errors are
-//! `anyhow` here, at the binary's edge.
+//! The `weft` command line: `run` (embedded engine, `run.rs` and its progress display in
+//! `progress.rs`), `coordinator` and `node` (the cluster's processes, `server.rs`), `submit`,
+//! `jobs`, `status` and `cancel` (clients of a coordinator, `client.rs`). Errors are `anyhow`
+//! here, at the binary's edge.
 
-mod cluster;
+mod client;
 mod limits;
+mod progress;
 mod run;
+mod server;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,17 +24,17 @@ enum Command {
     /// Run a job on the embedded engine, using this machine's cores.
     Run(run::RunArgs),
     /// Run the cluster coordinator.
-    Coordinator(cluster::CoordinatorArgs),
+    Coordinator(server::CoordinatorArgs),
     /// Run a node that joins a cluster and offers task slots.
-    Node(cluster::NodeArgs),
+    Node(server::NodeArgs),
     /// Upload a job (if the cluster does not have it yet) and start it.
-    Submit(cluster::SubmitArgs),
+    Submit(client::SubmitArgs),
     /// List the cluster's jobs.
-    Jobs(cluster::JobsArgs),
+    Jobs(client::JobsArgs),
     /// Stop a job on the cluster.
-    Cancel(cluster::CancelArgs),
+    Cancel(client::CancelArgs),
     /// Show the cluster's nodes and counters, or one job.
-    Status(cluster::StatusArgs),
+    Status(client::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,12 +52,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Coordinator(args) => cluster::coordinator(args),
-        Command::Node(args) => cluster::node(args),
-        Command::Submit(args) => cluster::submit(args),
-        Command::Jobs(args) => cluster::jobs(args),
-        Command::Cancel(args) => cluster::cancel(args),
-        Command::Status(args) => cluster::status(args),
+        Command::Coordinator(args) => server::coordinator(args),
+        Command::Node(args) => server::node(args),
+        Command::Submit(args) => client::submit(args),
+        Command::Jobs(args) => client::jobs(args),
+        Command::Cancel(args) => client::cancel(args),
+        Command::Status(args) => client::status(args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weft_coordinator::{LocalJob, run_local};
-use weft_runtime::ModuleCache;
+use weft_sandbox::ModuleCache;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -22,7 +22,7 @@ pub struct RunArgs {
     /// several splits).
     #[arg(
         long,
-        default_value_t = weft_runtime::input::DEFAULT_SPLIT_BYTES >> 20,
+        default_value_t = weft_storage::input::DEFAULT_SPLIT_BYTES >> 20,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     split_size: u64,
@@ -51,6 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let policy = args.limits.policy();
+    let result_limit = args.limits.result_limit();
     let module_cache =
         match (args.no_module_cache, args.module_cache.or_else(ModuleCache::default_dir)) {
             (false, Some(dir)) => match ModuleCache::open(&dir) {
@@ -70,6 +71,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         policy,
         split_bytes: Some(args.split_size << 20),
         module_cache,
+        result_limit,
+        observer: Box::new(crate::progress::Progress::default()),
     };
     let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
     if args.timings {

@@ -1,18 +1,23 @@
 //! Running a whole job on the embedded engine: compile the module, start the workers, run the
 //! driver in its sandbox and serve its actions.
 
-use crate::action::driver_handler;
-use crate::local::LocalCluster;
+use crate::action::ActionObserver;
+use crate::driver::{JobActions, JobSettings, driver_handler};
+use crate::local::LocalExecutor;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use weft_runtime::capture::CapturedOutput;
-use weft_runtime::{
-    DataDir, DataDirError, Engine, ModuleCache, ModuleError, SandboxPolicy, TaskError,
-};
+use weft_abi::task::{ShuffleKey, TaskLimits};
+use weft_sandbox::capture::CapturedOutput;
+use weft_sandbox::{Engine, JobModule, ModuleCache, ModuleError, SandboxPolicy, TaskError};
+use weft_storage::{DataDir, StorageError};
 
 /// Bytes of the driver's stderr kept (besides printing it) to tell whether it reported a failure.
 const DRIVER_STDERR_KEPT: usize = 64 << 10;
+
+/// The job id of a job on the embedded engine.
+const LOCAL_JOB: &str = "local";
 
 /// A job to run on this machine.
 pub struct LocalJob {
@@ -30,6 +35,10 @@ pub struct LocalJob {
     pub split_bytes: Option<u64>,
     /// Where compiled modules are kept between runs; `None` compiles every time.
     pub module_cache: Option<ModuleCache>,
+    /// Most bytes of results one action may return to the driver.
+    pub result_limit: u64,
+    /// Who follows the job's actions (progress, task output, warnings).
+    pub observer: Box<dyn ActionObserver + Send>,
 }
 
 /// Why a job could not run or did not finish.
@@ -40,7 +49,7 @@ pub enum RunError {
     Module(#[from] ModuleError),
     /// The data directory is unusable.
     #[error(transparent)]
-    DataDir(#[from] DataDirError),
+    DataDir(#[from] StorageError),
     /// The driver was stopped (deadline, memory, panic, trap).
     #[error("the driver failed: {0}")]
     Driver(TaskError),
@@ -70,14 +79,27 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
     if let Some(cache) = job.module_cache {
         engine = engine.with_module_cache(cache);
     }
-    let module = engine.compile(&job.wasm)?.with_policy(job.policy);
+    let module = JobModule::new(&engine, &job.wasm)?.with_policy(job.policy);
     let compile_time = started.elapsed();
     tracing::info!(hash = module.hash(), workers = job.workers, "module compiled");
-    let mut cluster = LocalCluster::new(module.clone(), data, job.workers);
-    if let Some(bytes) = job.split_bytes {
-        cluster = cluster.with_split_bytes(bytes);
-    }
-    let (handler, failed_action) = driver_handler(move |request| cluster.run_action(request));
+    let storage: Arc<dyn weft_storage::Storage> = Arc::new(data);
+    let policy = module.policy();
+    let settings = JobSettings {
+        job: LOCAL_JOB.into(),
+        module_hash: module.hash().to_string(),
+        limits: TaskLimits {
+            timeout_ms: policy.task_timeout.as_millis() as u64,
+            memory_bytes: policy.memory_limit,
+            result_bytes: job.result_limit,
+        },
+        // Nothing outside this process can reach its map outputs.
+        key: ShuffleKey(LOCAL_JOB.into()),
+        result_limit: job.result_limit,
+        split_bytes: job.split_bytes,
+    };
+    let executor = LocalExecutor::new(LOCAL_JOB, module.clone(), storage.clone(), job.workers);
+    let mut actions = JobActions::new(settings, storage, executor, job.observer);
+    let (handler, failed_action) = driver_handler(move |request| actions.run(request));
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
     let driver_started = Instant::now();

@@ -1,18 +1,30 @@
 //! # weft-coordinator: from a driver's actions to tasks on slots
 //!
-//! The coordinator runs a job's driver in a sandbox ([`job`]) and serves each action the driver
-//! asks for: it cuts the logical plan into stages at shuffle boundaries ([`stages`]), decides
-//! which task runs next ([`scheduler`], a pure state machine with no I/O, tested in memory), and
-//! hands tasks to executors. [`local`] is the embedded executor behind `weft run`: a pool of
-//! worker threads on this machine. [`cluster`] is the coordinator as a network service: node
-//! admission and liveness over QUIC; remote task execution plugs in at the same place as
-//! [`local`].
+//! The coordinator runs a job's driver in a sandbox and serves each action the driver asks for.
+//! The logic is sans-I/O and tested in memory; I/O is a thin layer around it:
+//!
+//! - [`stages`]: physical planning — a logical plan cut into stages at shuffle boundaries.
+//! - [`scheduler`]: which task of an action runs next, attempts and retries (a state machine).
+//! - [`action`]: one action as a state machine ([`action::ActionRun`]), and the loop that runs
+//!   it on an [`executor::Executor`].
+//! - [`slots`]: one ledger of task slots for the whole cluster, shared by all jobs.
+//! - [`driver`]: serving a driver's actions (plan, stage the output, run, commit).
+//! - [`local`] and [`job`]: the embedded engine behind `weft run` — an executor of worker
+//!   threads, and a whole job run on it.
+//! - [`service`]: the coordinator's operations behind one API type, for an authenticated
+//!   principal: nodes, modules, jobs. Transport adapters only translate.
+//! - [`cluster`]: the coordinator on the network — QUIC connections authenticated once into a
+//!   principal, node links, the cluster's executor.
 
 pub mod action;
 pub mod cluster;
+pub mod driver;
+pub mod executor;
 pub mod job;
 pub mod local;
 pub mod scheduler;
+pub mod service;
+pub mod slots;
 pub mod stages;
 
 pub use job::{JobOutcome, LocalJob, RunError, run_local};

@@ -1,169 +1,131 @@
 //! The embedded executor behind `weft run`: a pool of worker threads on this machine.
 //!
-//! Each worker runs one task at a time in a fresh sandbox of the job's module (compiled once).
-//! Map outputs stay in memory, per map task and bucket, until the action ends. The action loop
-//! itself is [`crate::action::run_action`], shared with the cluster.
+//! Each worker runs one task at a time in a fresh sandbox of the job's module (compiled once),
+//! through the same [`run_spec`] as a node. Map outputs stay in this process's
+//! [`ShuffleStore`] until their action ends. Slots are counted by the same [`SlotLedger`] as on
+//! the cluster, with one node: this machine.
 
-use crate::action::{
-    Completion, Executor, Finished, Launch, LaunchInput, LaunchOutput, run_action,
+use crate::executor::{
+    Executor, ExecutorError, ExecutorEvent, SlotGrant, TaskOutcome, TaskSuccess,
 };
-use crate::scheduler::{TaskFailure, TaskId};
-use bytes::Bytes;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use crate::slots::SlotLedger;
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use weft::abi::GuestTask;
-use weft::plan::{ActionReply, ActionRequest};
-use weft_runtime::input::SplitReader;
-use weft_runtime::{
-    BatchSource, DataDir, JobModule, OutputSpec, TaskError, TaskOutput, TaskReport, VecSource,
-};
+use std::time::{Duration, Instant};
+use weft_abi::task::{TaskFailure, TaskSpec};
+use weft_sandbox::{JobModule, SpecOutcome, TaskHost, TaskOutput, run_spec};
+use weft_storage::Storage;
+use weft_storage::shuffle_store::ShuffleStore;
 
-struct Work {
-    id: TaskId,
-    guest: Arc<GuestTask>,
-    input: Box<dyn BatchSource>,
-    output: OutputSpec,
-}
-
-type Outcome = (TaskId, Result<TaskReport, TaskError>);
-
-/// A map task's buckets, kept in memory.
-pub type LocalMapOutput = Arc<Vec<Vec<Bytes>>>;
+/// The embedded engine's one node.
+pub const LOCAL_NODE: &str = "local";
 
 /// A pool of worker threads running tasks of one job module.
-pub struct LocalCluster {
-    data: DataDir,
-    workers: usize,
-    running: usize,
-    split_bytes: Option<u64>,
-    work: Option<Sender<Work>>,
-    outcomes: Receiver<Outcome>,
+pub struct LocalExecutor {
+    job: String,
+    ledger: SlotLedger,
+    shuffle: Arc<ShuffleStore>,
+    work: Option<Sender<TaskSpec>>,
+    outcomes: Receiver<TaskOutcome>,
+    /// Outcomes of tasks that could not be handed to a worker.
+    unstarted: VecDeque<TaskOutcome>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl LocalCluster {
-    /// Start `workers` threads (at least one) running tasks of `module`, reading and writing
-    /// inside `data`.
-    pub fn new(module: JobModule, data: DataDir, workers: usize) -> LocalCluster {
+impl LocalExecutor {
+    /// Start `workers` threads (at least one) running tasks of job `job`'s `module`, reading and
+    /// writing `storage`.
+    pub fn new(
+        job: &str,
+        module: JobModule,
+        storage: Arc<dyn Storage>,
+        workers: usize,
+    ) -> LocalExecutor {
         let workers = workers.max(1);
-        let (work_tx, work_rx) = channel::<Work>();
+        let shuffle = Arc::new(ShuffleStore::in_memory());
+        let host = Arc::new(TaskHost {
+            storage,
+            shuffle: shuffle.clone(),
+            node_id: LOCAL_NODE.into(),
+            shuffle_addr: String::new(),
+            remote: None,
+        });
+        let (work_tx, work_rx) = channel::<TaskSpec>();
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let (done_tx, outcomes) = channel::<Outcome>();
+        let (done_tx, outcomes) = channel::<TaskOutcome>();
         let threads = (0..workers)
             .map(|i| {
-                let module = module.clone();
-                let work_rx = work_rx.clone();
-                let done_tx = done_tx.clone();
+                let (module, host) = (module.clone(), host.clone());
+                let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("weft-worker-{i}"))
-                    .spawn(move || worker(module, work_rx, done_tx))
+                    .spawn(move || worker(module, host, work_rx, done_tx))
                     .expect("cannot start a worker thread")
             })
             .collect();
-        LocalCluster {
-            data,
-            workers,
-            running: 0,
-            split_bytes: None,
+        let mut ledger = SlotLedger::default();
+        ledger.set_node(LOCAL_NODE, workers as u32);
+        LocalExecutor {
+            job: job.to_string(),
+            ledger,
+            shuffle,
             work: Some(work_tx),
             outcomes,
+            unstarted: VecDeque::new(),
             threads,
         }
     }
-
-    /// Use `bytes` as the largest split of large text files (default: 16 MiB).
-    pub fn with_split_bytes(mut self, bytes: u64) -> LocalCluster {
-        self.split_bytes = Some(bytes.max(1));
-        self
-    }
-
-    /// Run one action to completion and describe the outcome for the driver.
-    pub fn run_action(&mut self, request: &ActionRequest) -> ActionReply {
-        let data = self.data.clone();
-        let split_bytes = self.split_bytes;
-        run_action(self, &data, split_bytes, request)
-    }
 }
 
-fn worker(module: JobModule, work: Arc<Mutex<Receiver<Work>>>, done: Sender<Outcome>) {
+fn worker(
+    module: JobModule,
+    host: Arc<TaskHost>,
+    work: Arc<Mutex<Receiver<TaskSpec>>>,
+    done: Sender<TaskOutcome>,
+) {
     loop {
         let next = work.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(work) = next else { break };
-        // A panic here would be a bug in the host, not the job; report it as this task's
-        // failure instead of leaving the action waiting forever.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            module.run_task(&work.guest, work.input, work.output)
-        }))
-        .unwrap_or_else(|panic| {
-            Err(TaskError::Setup(format!("internal error: {}", panic_text(&panic))))
-        });
-        if done.send((work.id, result)).is_err() {
+        let Ok(spec) = next else { break };
+        let outcome = run_caught(&module, &spec, &host);
+        if done.send(outcome).is_err() {
             break;
         }
     }
 }
 
-impl Executor for LocalCluster {
-    type MapOutput = LocalMapOutput;
-
-    fn parallelism(&self) -> u32 {
-        self.workers as u32
+/// Run one task; a panic here would be a bug in the host, not the job: it is reported as the
+/// task's failure instead of leaving the action waiting forever.
+pub(crate) fn run_caught(module: &JobModule, spec: &TaskSpec, host: &TaskHost) -> TaskOutcome {
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_spec(module, spec, host)))
+            .unwrap_or_else(|panic| {
+                Err(weft_sandbox::TaskError::Setup(format!(
+                    "internal error: {}",
+                    panic_text(&panic)
+                )))
+            });
+    TaskOutcome {
+        id: spec.id.clone(),
+        node: host.node_id.clone(),
+        result: result.map(success).map_err(|e| e.to_failure()),
     }
+}
 
-    fn free_slots(&self) -> usize {
-        self.workers - self.running
-    }
-
-    fn launch(&mut self, launch: Launch<LocalMapOutput>) -> Result<(), String> {
-        let input: Box<dyn BatchSource> = match launch.input {
-            LaunchInput::Inline(batch) => Box::new(VecSource::new(batch.map(|b| Bytes::from(b.0)))),
-            LaunchInput::Split(split) => Box::new(SplitReader::new(split.into_iter().collect())),
-            LaunchInput::Shuffle { bucket, maps } => Box::new(VecSource::new(
-                maps.iter()
-                    .flat_map(|buckets| buckets.get(bucket as usize).cloned().unwrap_or_default()),
-            )),
-        };
-        let output = match launch.output {
-            LaunchOutput::Driver => OutputSpec::Batches,
-            LaunchOutput::Buckets(n) => OutputSpec::Buckets(n),
-            LaunchOutput::TextPart { tmp, part } => OutputSpec::TextPart {
-                tmp: self.data.root().join(tmp),
-                part: self.data.root().join(part),
-            },
-        };
-        let work = Work { id: launch.id, guest: launch.guest, input, output };
-        self.work
-            .as_ref()
-            .expect("open while the cluster lives")
-            .send(work)
-            .map_err(|_| "the worker threads are gone")?;
-        self.running += 1;
-        Ok(())
-    }
-
-    fn wait(&mut self) -> Result<Completion<LocalMapOutput>, String> {
-        let (id, result) =
-            self.outcomes.recv().map_err(|_| "the worker threads are gone".to_string())?;
-        self.running -= 1;
-        let result = match result {
-            Ok(report) => {
-                let (batches, map_output) = match report.output {
-                    TaskOutput::Batches(b) => (b, None),
-                    TaskOutput::Buckets(b) => (Vec::new(), Some(Arc::new(b))),
-                    TaskOutput::TextPart(_) => (Vec::new(), None),
-                };
-                Ok(Finished {
-                    batches,
-                    map_output,
-                    bad_rows: report.bad_rows,
-                    stdout: report.stdout,
-                    stderr: report.stderr,
-                })
-            }
-            Err(e) => Err(TaskFailure { message: e.to_string(), retryable: e.is_retryable() }),
-        };
-        Ok(Completion { id, result })
+/// A finished task as the action loop takes it.
+pub(crate) fn success(outcome: SpecOutcome) -> TaskSuccess {
+    let report = outcome.report;
+    let batches = match report.output {
+        TaskOutput::Batches(b) => b,
+        TaskOutput::Buckets(_) | TaskOutput::Part(_) => Vec::new(),
+    };
+    TaskSuccess {
+        batches,
+        map_output: outcome.map_output,
+        bad_rows: report.bad_rows,
+        stdout: report.stdout,
+        stderr: report.stderr,
     }
 }
 
@@ -175,7 +137,52 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a worker thread panicked".into())
 }
 
-impl Drop for LocalCluster {
+impl Executor for LocalExecutor {
+    fn capacity(&self) -> u32 {
+        self.ledger.capacity()
+    }
+
+    fn try_reserve(&mut self) -> Option<SlotGrant> {
+        self.ledger.try_acquire(&self.job, Instant::now()).map(|node| SlotGrant { node })
+    }
+
+    fn unreserve(&mut self, slot: SlotGrant) {
+        self.ledger.release(&slot.node, &self.job);
+    }
+
+    fn launch(&mut self, slot: SlotGrant, task: TaskSpec) {
+        let id = task.id.clone();
+        let sent = self.work.as_ref().is_some_and(|w| w.send(task).is_ok());
+        if !sent {
+            // Nothing will answer for this task: say so now, as its outcome.
+            let failure = TaskFailure::infrastructure("the worker threads are gone");
+            self.unstarted.push_back(TaskOutcome { id, node: slot.node, result: Err(failure) });
+        }
+    }
+
+    fn next_event(&mut self, timeout: Duration) -> Result<Option<ExecutorEvent>, ExecutorError> {
+        if let Some(outcome) = self.unstarted.pop_front() {
+            self.ledger.release(&outcome.node, &self.job);
+            return Ok(Some(ExecutorEvent::Finished(outcome)));
+        }
+        match self.outcomes.recv_timeout(timeout) {
+            Ok(outcome) => {
+                self.ledger.release(&outcome.node, &self.job);
+                Ok(Some(ExecutorEvent::Finished(outcome)))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(ExecutorError::Gone("the worker threads are gone".into()))
+            }
+        }
+    }
+
+    fn action_ended(&mut self, job: &str, action: u32) {
+        self.shuffle.release(job, action);
+    }
+}
+
+impl Drop for LocalExecutor {
     fn drop(&mut self) {
         self.work = None;
         for t in self.threads.drain(..) {

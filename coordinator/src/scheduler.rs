@@ -1,35 +1,36 @@
-//! Which task runs next: a pure state machine over a [`JobGraph`], with no I/O and no clocks.
+//! Which task of an action runs next: a pure state machine over the stages of one action, with
+//! no I/O and no clocks.
 //!
-//! The executor asks [`Scheduler::next_task`] whenever a slot is free and reports every outcome
+//! The action loop asks [`Scheduler::next_task`] whenever it has a slot and reports every outcome
 //! back; the scheduler never waits for anything itself. A stage's tasks are offered only once all
-//! of its parent stages are complete. A failure that [`TaskFailure::retryable`] says is worth it
-//! is retried up to [`MAX_ATTEMPTS`] times; any other failure fails the action at once (a panic
-//! or a bad row would only fail again), and no further task is offered.
+//! of its parent stages are complete. A failure whose kind says it is worth it is retried, up to
+//! [`MAX_ATTEMPTS`] attempts of the same task; any other failure fails the action at once (a
+//! panic or a bad row would only fail again), and no further task is offered.
+//!
+//! Every offered task is an *attempt*, numbered per partition. An outcome is accepted only for an
+//! attempt that is running; anything else — an attempt that was already reported, an attempt of
+//! another action — is recognised as stale, so that it can never be counted twice. Map outputs
+//! that are lost send their (complete) stage back: it becomes a new stage attempt that runs the
+//! lost partitions again, while the stages that need them wait.
 
-use crate::stages::{JobGraph, StageId};
-use std::collections::VecDeque;
+use crate::stages::StageId;
+use std::collections::{HashMap, VecDeque};
+use weft_abi::task::TaskFailure;
 
-/// Attempts per task before a retryable failure fails the action.
+/// Attempts per task before a retryable failure fails the action (Spark's default).
 pub const MAX_ATTEMPTS: u32 = 4;
 
-/// One attempt at one partition of one stage.
+/// A task the scheduler offers: one attempt at one partition of one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskId {
+pub struct Attempt {
     /// The stage.
     pub stage: StageId,
     /// The partition.
     pub partition: u32,
-    /// 0 for the first attempt.
+    /// 0 for the first attempt at this partition.
     pub attempt: u32,
-}
-
-/// A task's failure as the scheduler sees it.
-#[derive(Debug, Clone)]
-pub struct TaskFailure {
-    /// What happened, for the user.
-    pub message: String,
-    /// Whether another attempt could succeed.
-    pub retryable: bool,
+    /// How many times the stage was sent back by lost map outputs before this attempt.
+    pub stage_attempt: u32,
 }
 
 /// Where the action stands.
@@ -46,10 +47,19 @@ pub enum ActionState {
 struct StageProgress {
     parents: Vec<StageId>,
     pending: VecDeque<u32>,
-    running: usize,
+    /// Running attempts: partition → attempt number.
+    running: HashMap<u32, u32>,
     done: Vec<bool>,
     done_count: usize,
+    /// Attempts started per partition.
     attempts: Vec<u32>,
+    stage_attempt: u32,
+}
+
+impl StageProgress {
+    fn complete(&self) -> bool {
+        self.done_count == self.done.len()
+    }
 }
 
 /// The scheduling state of one action.
@@ -59,87 +69,136 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Start scheduling `graph`.
-    pub fn new(graph: &JobGraph) -> Scheduler {
-        let stages = graph
-            .stages
-            .iter()
-            .map(|s| StageProgress {
-                parents: s.parents.clone(),
-                pending: (0..s.partitions).collect(),
-                running: 0,
-                done: vec![false; s.partitions as usize],
+    /// Start scheduling stages of these partition counts and parents, listed parents first.
+    pub fn new(stages: impl IntoIterator<Item = (u32, Vec<StageId>)>) -> Scheduler {
+        let stages = stages
+            .into_iter()
+            .map(|(partitions, parents)| StageProgress {
+                parents,
+                pending: (0..partitions).collect(),
+                running: HashMap::new(),
+                done: vec![false; partitions as usize],
                 done_count: 0,
-                attempts: vec![0; s.partitions as usize],
+                attempts: vec![0; partitions as usize],
+                stage_attempt: 0,
             })
             .collect();
         Scheduler { stages, failure: None }
     }
 
-    fn stage_complete(&self, stage: StageId) -> bool {
-        let s = &self.stages[stage];
-        s.done_count == s.done.len()
-    }
-
-    /// The next task to run, if one is ready; it counts as running until reported.
-    pub fn next_task(&mut self) -> Option<TaskId> {
+    fn ready_stage(&self) -> Option<StageId> {
         if self.failure.is_some() {
             return None;
         }
-        let ready = (0..self.stages.len()).find(|&i| {
+        (0..self.stages.len()).find(|&i| {
             !self.stages[i].pending.is_empty()
-                && self.stages[i].parents.iter().all(|&p| self.stage_complete(p))
-        })?;
-        let s = &mut self.stages[ready];
-        let partition = s.pending.pop_front()?;
-        s.running += 1;
-        Some(TaskId { stage: ready, partition, attempt: s.attempts[partition as usize] })
+                && self.stages[i].parents.iter().all(|&p| self.stages[p].complete())
+        })
     }
 
-    /// `task` completed.
-    pub fn succeeded(&mut self, task: TaskId) {
-        let s = &mut self.stages[task.stage];
-        s.running -= 1;
-        let done = &mut s.done[task.partition as usize];
+    /// Whether [`next_task`](Self::next_task) would offer a task.
+    pub fn has_ready_task(&self) -> bool {
+        self.ready_stage().is_some()
+    }
+
+    /// The next task to run, if one is ready; it counts as running until reported.
+    pub fn next_task(&mut self) -> Option<Attempt> {
+        let stage = self.ready_stage()?;
+        let s = &mut self.stages[stage];
+        let partition = s.pending.pop_front()?;
+        let attempt = s.attempts[partition as usize];
+        s.attempts[partition as usize] += 1;
+        s.running.insert(partition, attempt);
+        Some(Attempt { stage, partition, attempt, stage_attempt: s.stage_attempt })
+    }
+
+    /// Whether this attempt is running (an outcome for it would be accepted).
+    pub fn is_running(&self, stage: StageId, partition: u32, attempt: u32) -> bool {
+        self.stages.get(stage).and_then(|s| s.running.get(&partition)) == Some(&attempt)
+    }
+
+    /// Take a running attempt out of the running set; false if it was not running.
+    fn finish_attempt(&mut self, stage: StageId, partition: u32, attempt: u32) -> bool {
+        if !self.is_running(stage, partition, attempt) {
+            return false;
+        }
+        self.stages[stage].running.remove(&partition);
+        true
+    }
+
+    /// An offered task could not be launched after all (its input was found missing): put it
+    /// back without counting an attempt.
+    pub fn put_back(&mut self, task: Attempt) {
+        if self.finish_attempt(task.stage, task.partition, task.attempt) {
+            let s = &mut self.stages[task.stage];
+            s.attempts[task.partition as usize] -= 1;
+            s.pending.push_front(task.partition);
+        }
+    }
+
+    /// The attempt succeeded; false (and nothing changes) if it was not running.
+    pub fn succeeded(&mut self, stage: StageId, partition: u32, attempt: u32) -> bool {
+        if !self.finish_attempt(stage, partition, attempt) {
+            return false;
+        }
+        let s = &mut self.stages[stage];
+        let done = &mut s.done[partition as usize];
         if !*done {
             *done = true;
             s.done_count += 1;
         }
+        true
     }
 
-    /// `task` failed.
-    pub fn failed(&mut self, task: TaskId, failure: &TaskFailure) {
-        let s = &mut self.stages[task.stage];
-        s.running -= 1;
-        let attempts = &mut s.attempts[task.partition as usize];
-        *attempts += 1;
-        if failure.retryable && *attempts < MAX_ATTEMPTS {
-            s.pending.push_back(task.partition);
-        } else if self.failure.is_none() {
-            let tries = if failure.retryable {
-                format!(" (after {MAX_ATTEMPTS} attempts)")
-            } else {
-                String::new()
-            };
-            self.failure = Some(format!(
-                "stage {} task {} failed{tries}: {}",
-                task.stage, task.partition, failure.message
-            ));
+    /// The attempt failed; false (and nothing changes) if it was not running. Returns true when
+    /// the failure was taken into account, whether it will be retried or fails the action.
+    pub fn failed(
+        &mut self,
+        stage: StageId,
+        partition: u32,
+        attempt: u32,
+        failure: &TaskFailure,
+    ) -> bool {
+        if !self.finish_attempt(stage, partition, attempt) {
+            return false;
         }
+        let s = &mut self.stages[stage];
+        let attempts = s.attempts[partition as usize];
+        let retryable = failure.kind.is_retryable();
+        if retryable && attempts < MAX_ATTEMPTS {
+            s.pending.push_back(partition);
+        } else if self.failure.is_none() {
+            let tries = if retryable { format!(" {MAX_ATTEMPTS} times") } else { String::new() };
+            self.failure =
+                Some(format!("stage {stage} task {partition} failed{tries}: {}", failure.message));
+        }
+        true
     }
 
-    /// The outputs of these completed tasks of `stage` were lost (their node died): run them
-    /// again. Tasks of later stages that need them wait until they are back.
+    /// The outputs of these completed tasks of `stage` were lost (their node died, a fetch found
+    /// them gone): run them again. Tasks of later stages that need them wait until they are back.
     pub fn outputs_lost(&mut self, stage: StageId, partitions: &[u32]) {
-        let s = &mut self.stages[stage];
+        let Some(s) = self.stages.get_mut(stage) else { return };
+        let was_complete = s.complete();
+        let mut any = false;
         for &p in partitions {
-            let done = &mut s.done[p as usize];
-            if *done {
+            if let Some(done) = s.done.get_mut(p as usize)
+                && *done
+            {
                 *done = false;
                 s.done_count -= 1;
                 s.pending.push_back(p);
+                any = true;
             }
         }
+        if any && was_complete {
+            s.stage_attempt += 1;
+        }
+    }
+
+    /// Fail the action for a reason from outside the scheduler (a cancel, a broken plan).
+    pub fn fail(&mut self, message: String) {
+        self.failure.get_or_insert(message);
     }
 
     /// Where the action stands.
@@ -147,7 +206,7 @@ impl Scheduler {
         if let Some(f) = &self.failure {
             return ActionState::Failed(f.clone());
         }
-        if (0..self.stages.len()).all(|i| self.stage_complete(i)) {
+        if self.stages.iter().all(StageProgress::complete) {
             ActionState::Succeeded
         } else {
             ActionState::Running
@@ -156,7 +215,7 @@ impl Scheduler {
 
     /// Tasks handed out and not yet reported.
     pub fn running(&self) -> usize {
-        self.stages.iter().map(|s| s.running).sum()
+        self.stages.iter().map(|s| s.running.len()).sum()
     }
 
     /// Completed and total tasks of `stage`.
@@ -169,23 +228,17 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::{Stage, StageInput, StageOutput};
-    use weft::abi::GuestTask;
-    use weft::plan::{Call, FnRef};
-
-    fn stage(partitions: u32, parents: Vec<StageId>) -> Stage {
-        let call = Call { label: "x".into(), func: FnRef(1), arg: vec![] };
-        Stage {
-            guest: GuestTask { source: call.clone(), ops: vec![], sink: call, buckets: 0 },
-            input: StageInput::Inline(vec![]),
-            output: StageOutput::Driver,
-            partitions,
-            parents,
-        }
-    }
 
     fn two_stages() -> Scheduler {
-        Scheduler::new(&JobGraph { stages: vec![stage(2, vec![]), stage(3, vec![0])] })
+        Scheduler::new([(2, vec![]), (3, vec![0])])
+    }
+
+    fn ok(s: &mut Scheduler, t: Attempt) -> bool {
+        s.succeeded(t.stage, t.partition, t.attempt)
+    }
+
+    fn fail(s: &mut Scheduler, t: Attempt, failure: &TaskFailure) -> bool {
+        s.failed(t.stage, t.partition, t.attempt, failure)
     }
 
     #[test]
@@ -195,9 +248,9 @@ mod tests {
         let b = s.next_task().unwrap();
         assert_eq!((a.stage, b.stage), (0, 0));
         assert_eq!(s.next_task(), None, "stage 1 must wait for stage 0");
-        s.succeeded(a);
+        assert!(ok(&mut s, a));
         assert_eq!(s.next_task(), None);
-        s.succeeded(b);
+        assert!(ok(&mut s, b));
         let mut reduce = Vec::new();
         while let Some(t) = s.next_task() {
             assert_eq!(t.stage, 1);
@@ -205,25 +258,23 @@ mod tests {
         }
         assert_eq!(reduce.len(), 3);
         assert_eq!(s.state(), ActionState::Running);
-        reduce.into_iter().for_each(|t| s.succeeded(t));
+        reduce.into_iter().for_each(|t| assert!(ok(&mut s, t)));
         assert_eq!(s.state(), ActionState::Succeeded);
         assert_eq!(s.running(), 0);
     }
 
     #[test]
     fn retryable_failures_are_retried_then_fail_the_action() {
-        let mut s = Scheduler::new(&JobGraph { stages: vec![stage(1, vec![])] });
-        let lost = TaskFailure { message: "node lost".into(), retryable: true };
+        let mut s = Scheduler::new([(1, vec![])]);
+        let lost = TaskFailure::infrastructure("node lost");
         for attempt in 0..MAX_ATTEMPTS {
             let t = s.next_task().unwrap();
             assert_eq!(t.attempt, attempt);
-            s.failed(t, &lost);
+            assert!(fail(&mut s, t, &lost));
         }
         assert_eq!(s.next_task(), None);
         match s.state() {
-            ActionState::Failed(m) => {
-                assert!(m.contains("after 4 attempts") && m.contains("node lost"), "{m}")
-            }
+            ActionState::Failed(m) => assert!(m.contains("failed 4 times: node lost"), "{m}"),
             other => panic!("expected failure, got {other:?}"),
         }
     }
@@ -232,24 +283,24 @@ mod tests {
     fn lost_map_outputs_are_recomputed_before_the_child_stage_goes_on() {
         let mut s = two_stages();
         let (a, b) = (s.next_task().unwrap(), s.next_task().unwrap());
-        s.succeeded(a);
-        s.succeeded(b);
+        ok(&mut s, a);
+        ok(&mut s, b);
         let reduce = s.next_task().unwrap();
-        assert_eq!(reduce.stage, 1);
+        assert_eq!((reduce.stage, reduce.stage_attempt), (1, 0));
         // The node holding map partition 1 died; the reduce task that was fetching fails.
         s.outputs_lost(0, &[1]);
-        s.failed(reduce, &TaskFailure { message: "fetch failed".into(), retryable: true });
+        fail(&mut s, reduce, &TaskFailure::infrastructure("fetch failed"));
         let again = s.next_task().unwrap();
-        assert_eq!((again.stage, again.partition), (0, 1));
+        assert_eq!((again.stage, again.partition, again.stage_attempt), (0, 1, 1));
         assert_eq!(s.next_task(), None, "the reduce stage waits for the recomputed map output");
-        s.succeeded(again);
+        ok(&mut s, again);
         let mut rest = Vec::new();
         while let Some(t) = s.next_task() {
             rest.push(t);
         }
         assert_eq!(rest.len(), 3);
         assert!(rest.iter().any(|t| t.partition == reduce.partition && t.attempt == 1));
-        rest.into_iter().for_each(|t| s.succeeded(t));
+        rest.into_iter().for_each(|t| assert!(ok(&mut s, t)));
         assert_eq!(s.state(), ActionState::Succeeded);
     }
 
@@ -258,10 +309,34 @@ mod tests {
         let mut s = two_stages();
         let a = s.next_task().unwrap();
         let b = s.next_task().unwrap();
-        s.failed(a, &TaskFailure { message: "guest panicked".into(), retryable: false });
+        fail(&mut s, a, &TaskFailure::job("guest panicked"));
         assert_eq!(s.next_task(), None);
         assert_eq!(s.running(), 1);
-        s.succeeded(b);
+        ok(&mut s, b);
         assert_eq!(s.state(), ActionState::Failed("stage 0 task 0 failed: guest panicked".into()));
+    }
+
+    #[test]
+    fn outcomes_of_attempts_that_are_not_running_are_refused() {
+        let mut s = Scheduler::new([(2, vec![])]);
+        let t = s.next_task().unwrap();
+        // An attempt never offered, and another partition's, change nothing.
+        assert!(!s.succeeded(0, t.partition, t.attempt + 1));
+        assert!(!s.succeeded(0, 1, 0));
+        assert!(!s.failed(7, 0, 0, &TaskFailure::job("x")));
+        assert!(ok(&mut s, t));
+        // The same outcome twice is counted once.
+        assert!(!ok(&mut s, t));
+        assert_eq!(s.progress(0), (1, 2));
+        assert_eq!(s.running(), 0);
+    }
+
+    #[test]
+    fn a_task_put_back_is_offered_again_as_the_same_attempt() {
+        let mut s = Scheduler::new([(1, vec![])]);
+        let t = s.next_task().unwrap();
+        s.put_back(t);
+        assert_eq!(s.running(), 0);
+        assert_eq!(s.next_task(), Some(t));
     }
 }

@@ -1,15 +1,24 @@
 //! Physical planning: cut a logical plan into stages at shuffle boundaries.
 //!
-//! A stage is a source (files, inline records, or one shuffle's buckets), the narrow operators
-//! that follow it, and a sink (the action's, or a shuffle write). It runs as one task per
-//! partition. Stages are listed parents first; the last one is the action's.
+//! A stage is a list of inputs (files, inline records, or the buckets of one or several
+//! shuffles), the narrow operators that follow them, and a sink (the action's, or a shuffle
+//! write). It runs as one task per partition; input *i* of every task is the task's piece of
+//! stage input *i*. Stages are listed parents first; the last one is the action's.
+//!
+//! The planner trusts nothing in the plan: the request is validated first
+//! ([`ActionRequest::validate`]), and every count it derives (file splits, shuffle cells) is held
+//! to the bounds of [`weft_abi::limits`].
 
 use std::collections::HashMap;
 use thiserror::Error;
-use weft::abi::GuestTask;
-use weft::plan::{ActionKind, ActionRequest, Call, InlineBatch, NodeId, NodeKind, Source};
-use weft_runtime::input::{DEFAULT_SPLIT_BYTES, FileFormat, FileSplit, plan_splits, split_size};
-use weft_runtime::{DataDir, DataDirError};
+use weft_abi::guest::GuestTask;
+use weft_abi::limits::{MAX_PARTITIONS, MAX_SHUFFLE_CELLS};
+use weft_abi::plan::{
+    ActionKind, ActionRequest, Call, DatasetId, InlineBatch, NodeIndex, NodeKind, Source,
+};
+use weft_abi::task::{FileFormat, FileSplit};
+use weft_storage::input::{DEFAULT_SPLIT_BYTES, plan_splits, split_size};
+use weft_storage::{Storage, StorageError};
 
 /// Index of a stage in its [`JobGraph`].
 pub type StageId = usize;
@@ -17,19 +26,16 @@ pub type StageId = usize;
 /// Why a plan could not be turned into stages.
 #[derive(Debug, Error)]
 pub enum PlanError {
-    /// A source or output path was refused or not found.
+    /// A source or output path was refused or could not be read.
     #[error(transparent)]
-    DataDir(#[from] DataDirError),
-    /// An input file could not be read while planning its splits.
-    #[error("{0}")]
-    Input(String),
-    /// The plan is inconsistent (a parent after its child, an unknown node).
-    #[error("malformed plan: {0}")]
-    Malformed(String),
+    Storage(#[from] StorageError),
+    /// The plan is inconsistent or over a limit.
+    #[error("the action's plan was refused: {0}")]
+    Refused(String),
 }
 
-/// Where a stage's tasks read from.
-#[derive(Debug, Clone)]
+/// Where one input of a stage's tasks comes from.
+#[derive(Debug, Clone, PartialEq)]
 pub enum StageInput {
     /// Inline records, one batch per partition.
     Inline(Vec<InlineBatch>),
@@ -52,8 +58,8 @@ pub enum StageOutput {
     },
     /// Batches for the driver.
     Driver,
-    /// Text part files.
-    TextFiles,
+    /// Parts of an output directory.
+    Parts,
 }
 
 /// One stage.
@@ -61,14 +67,16 @@ pub enum StageOutput {
 pub struct Stage {
     /// The guest's work for every task of the stage (identical across partitions).
     pub guest: GuestTask,
-    /// Input of the stage's tasks.
-    pub input: StageInput,
+    /// The inputs of the stage's tasks, by input index.
+    pub inputs: Vec<StageInput>,
     /// Output of the stage's tasks.
     pub output: StageOutput,
     /// Number of tasks.
     pub partitions: u32,
     /// Stages that must be complete first.
     pub parents: Vec<StageId>,
+    /// The dataset the stage computes (before its sink).
+    pub dataset: DatasetId,
 }
 
 impl Stage {
@@ -89,13 +97,14 @@ pub struct JobGraph {
 /// partition count of shuffles), `split_bytes` the largest split of a plain text file.
 pub fn plan_stages(
     request: &ActionRequest,
-    data: &DataDir,
+    storage: &dyn Storage,
     parallelism: u32,
     split_bytes: Option<u64>,
 ) -> Result<JobGraph, PlanError> {
+    request.validate().map_err(PlanError::Refused)?;
     let mut planner = Planner {
         request,
-        data,
+        storage,
         parallelism: parallelism.max(1),
         split_bytes: split_bytes.unwrap_or(DEFAULT_SPLIT_BYTES),
         stages: Vec::new(),
@@ -103,7 +112,7 @@ pub fn plan_stages(
     };
     let output = match request.kind {
         ActionKind::ToDriver => StageOutput::Driver,
-        ActionKind::SaveText { .. } => StageOutput::TextFiles,
+        ActionKind::SaveText { .. } => StageOutput::Parts,
     };
     planner.stage_for(request.target, request.sink.clone(), output)?;
     Ok(JobGraph { stages: planner.stages })
@@ -111,54 +120,49 @@ pub fn plan_stages(
 
 struct Planner<'a> {
     request: &'a ActionRequest,
-    data: &'a DataDir,
+    storage: &'a dyn Storage,
     parallelism: u32,
     split_bytes: u64,
     stages: Vec<Stage>,
-    /// Shuffle node → the stage writing it, so a shuffle used twice is computed once.
-    shuffles: HashMap<NodeId, StageId>,
+    /// Shuffle node → the stages writing it (one per parent), so a shuffle used twice is
+    /// computed once.
+    shuffles: HashMap<NodeIndex, Vec<StageId>>,
 }
 
 impl Planner<'_> {
-    fn node(&self, id: NodeId) -> Result<&NodeKind, PlanError> {
-        self.request
-            .plan
-            .nodes
-            .get(id as usize)
-            .map(|n| &n.kind)
-            .ok_or_else(|| PlanError::Malformed(format!("node {id} does not exist")))
+    fn node(&self, at: NodeIndex) -> &weft_abi::plan::PlanNode {
+        // In range: the request was validated.
+        &self.request.plan.nodes[at as usize]
     }
 
     /// Build the stage that computes `target` and feeds it to `sink`.
     fn stage_for(
         &mut self,
-        target: NodeId,
+        target: NodeIndex,
         sink: Call,
         output: StageOutput,
     ) -> Result<StageId, PlanError> {
         let mut ops = Vec::new();
         let mut at = target;
-        let mut steps = 0;
-        let (source, input, partitions, parents) = loop {
-            steps += 1;
-            if steps > self.request.plan.nodes.len() + 1 {
-                return Err(PlanError::Malformed("the plan has a cycle".into()));
-            }
-            match self.node(at)?.clone() {
-                NodeKind::Narrow { parent, op } => {
+        // Narrow nodes have one parent each and come after it, so this walk ends.
+        let (source, inputs, partitions, parents) = loop {
+            let node = self.node(at).clone();
+            match node.kind {
+                NodeKind::Narrow { op } => {
                     ops.push(op);
-                    at = parent;
+                    at = node.parents[0];
                 }
                 NodeKind::Source { source, decode } => {
-                    let (input, partitions) = self.source_input(&source)?;
-                    break (decode, input, partitions, Vec::new());
+                    let (input, partitions) = self.source_input(&source, &decode)?;
+                    break (decode, vec![input], partitions, Vec::new());
                 }
-                NodeKind::Shuffle { parent, partitions, write, read } => {
-                    let from = self.shuffle_stage(at, parent, partitions, write)?;
-                    let StageOutput::Shuffle { buckets } = self.stages[from].output else {
-                        return Err(PlanError::Malformed("shuffle stage without buckets".into()));
+                NodeKind::Shuffle { partitions, writes, read } => {
+                    let from = self.shuffle_stages(at, &node.parents, partitions, writes, &read)?;
+                    let StageOutput::Shuffle { buckets } = self.stages[from[0]].output else {
+                        unreachable!("shuffle stages write buckets");
                     };
-                    break (read, StageInput::Shuffle { from }, buckets, vec![from]);
+                    let inputs = from.iter().map(|&from| StageInput::Shuffle { from }).collect();
+                    break (read, inputs, buckets, from);
                 }
             }
         };
@@ -169,50 +173,187 @@ impl Planner<'_> {
         };
         self.stages.push(Stage {
             guest: GuestTask { source, ops, sink, buckets },
-            input,
+            inputs,
             output,
             partitions,
             parents,
+            dataset: self.node(target).dataset,
         });
         Ok(self.stages.len() - 1)
     }
 
-    fn shuffle_stage(
+    /// The map stages of shuffle node `node`, one per parent, all writing the same number of
+    /// buckets.
+    fn shuffle_stages(
         &mut self,
-        node: NodeId,
-        parent: NodeId,
+        node: NodeIndex,
+        parents: &[NodeIndex],
         partitions: Option<u32>,
-        write: Call,
-    ) -> Result<StageId, PlanError> {
-        if let Some(&stage) = self.shuffles.get(&node) {
-            return Ok(stage);
+        writes: Vec<Call>,
+        read: &Call,
+    ) -> Result<Vec<StageId>, PlanError> {
+        if let Some(stages) = self.shuffles.get(&node) {
+            return Ok(stages.clone());
         }
-        // Bucket count: as asked, else at least the parallelism and the parent's partitions.
-        let id = self.stage_for(parent, write, StageOutput::Shuffle { buckets: 0 })?;
-        let buckets = partitions.unwrap_or(self.parallelism.max(self.stages[id].partitions)).max(1);
-        self.stages[id].output = StageOutput::Shuffle { buckets };
-        self.stages[id].guest.buckets = buckets;
-        self.shuffles.insert(node, id);
-        Ok(id)
+        let mut stages = Vec::with_capacity(parents.len());
+        for (&parent, write) in parents.iter().zip(writes) {
+            stages.push(self.stage_for(parent, write, StageOutput::Shuffle { buckets: 0 })?);
+        }
+        // Bucket count: as asked, else at least the parallelism and the parents' partitions.
+        let widest = stages.iter().map(|&s| self.stages[s].partitions).max().unwrap_or(1);
+        let buckets = partitions.unwrap_or(self.parallelism.max(widest)).clamp(1, MAX_PARTITIONS);
+        for &s in &stages {
+            let cells = u64::from(self.stages[s].partitions) * u64::from(buckets);
+            if cells > MAX_SHUFFLE_CELLS {
+                return Err(PlanError::Refused(format!(
+                    "`{}` would shuffle {} map tasks into {buckets} buckets, more than \
+                     {MAX_SHUFFLE_CELLS} pieces; ask for fewer partitions or larger input splits",
+                    read.label, self.stages[s].partitions
+                )));
+            }
+            self.stages[s].output = StageOutput::Shuffle { buckets };
+            self.stages[s].guest.buckets = buckets;
+        }
+        self.shuffles.insert(node, stages.clone());
+        Ok(stages)
     }
 
-    fn file_input(&self, path: &str, format: FileFormat) -> Result<(StageInput, u32), PlanError> {
-        let files = self.data.resolve_inputs(path)?;
+    fn file_input(
+        &self,
+        path: &str,
+        format: FileFormat,
+        label: &str,
+    ) -> Result<(StageInput, u32), PlanError> {
+        let files = self.storage.list(path)?;
         let total = files.iter().map(|f| f.len).sum();
         let size = split_size(total, self.parallelism, self.split_bytes);
-        let splits =
-            plan_splits(&files, format, size).map_err(|e| PlanError::Input(e.to_string()))?;
+        let splits = plan_splits(self.storage, &files, format, size)?;
+        if splits.len() > MAX_PARTITIONS as usize {
+            return Err(PlanError::Refused(format!(
+                "`{label}` reads {} files and splits, more than the {MAX_PARTITIONS} tasks a \
+                 stage may have; use larger splits or fewer files",
+                splits.len()
+            )));
+        }
         let n = splits.len() as u32;
         Ok((StageInput::Files(splits), n))
     }
 
-    fn source_input(&self, source: &Source) -> Result<(StageInput, u32), PlanError> {
+    fn source_input(&self, source: &Source, decode: &Call) -> Result<(StageInput, u32), PlanError> {
         Ok(match source {
             Source::Inline { partitions } => {
                 (StageInput::Inline(partitions.clone()), partitions.len().max(1) as u32)
             }
-            Source::TextFiles { path } => self.file_input(path, FileFormat::Text)?,
-            Source::CsvFiles { path } => self.file_input(path, FileFormat::Csv)?,
+            Source::TextFiles { path } => self.file_input(path, FileFormat::Text, &decode.label)?,
+            Source::CsvFiles { path } => self.file_input(path, FileFormat::Csv, &decode.label)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_abi::plan::{FnRef, Plan, PlanNode};
+    use weft_storage::DataDir;
+
+    fn call(label: &str) -> Call {
+        Call { label: label.into(), func: FnRef(1), arg: Vec::new() }
+    }
+
+    fn node(dataset: u64, parents: Vec<NodeIndex>, kind: NodeKind) -> PlanNode {
+        PlanNode { dataset: DatasetId(dataset), parents, kind }
+    }
+
+    fn inline(partitions: usize) -> NodeKind {
+        NodeKind::Source {
+            source: Source::Inline { partitions: vec![InlineBatch(vec![]); partitions] },
+            decode: call("parallelize"),
+        }
+    }
+
+    fn plan(nodes: Vec<PlanNode>) -> JobGraph {
+        let target = nodes.len() as u32 - 1;
+        let request = ActionRequest {
+            plan: Plan { nodes },
+            target,
+            sink: call("collect"),
+            kind: ActionKind::ToDriver,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        plan_stages(&request, &DataDir::new(dir.path()).unwrap(), 4, None).unwrap()
+    }
+
+    #[test]
+    fn narrow_nodes_fuse_and_a_shuffle_makes_a_new_stage() {
+        let graph = plan(vec![
+            node(1, vec![], inline(3)),
+            node(2, vec![0], NodeKind::Narrow { op: call("map") }),
+            node(
+                3,
+                vec![1],
+                NodeKind::Shuffle { partitions: None, writes: vec![call("w")], read: call("r") },
+            ),
+            node(4, vec![2], NodeKind::Narrow { op: call("filter") }),
+        ]);
+        assert_eq!(graph.stages.len(), 2);
+        let (map, reduce) = (&graph.stages[0], &graph.stages[1]);
+        assert_eq!((map.partitions, &map.output), (3, &StageOutput::Shuffle { buckets: 4 }));
+        assert_eq!(map.guest.ops.len(), 1);
+        assert_eq!(reduce.inputs, [StageInput::Shuffle { from: 0 }]);
+        assert_eq!(
+            (reduce.partitions, &reduce.parents, reduce.dataset),
+            (4, &vec![0], DatasetId(4))
+        );
+        assert_eq!(reduce.guest.source.label, "r");
+    }
+
+    #[test]
+    fn a_shuffle_of_two_parents_reads_both_as_inputs_with_one_bucket_count() {
+        let graph = plan(vec![
+            node(1, vec![], inline(2)),
+            node(2, vec![], inline(7)),
+            node(
+                3,
+                vec![0, 1],
+                NodeKind::Shuffle {
+                    partitions: None,
+                    writes: vec![call("left"), call("right")],
+                    read: call("cogroup"),
+                },
+            ),
+        ]);
+        assert_eq!(graph.stages.len(), 3);
+        let last = &graph.stages[2];
+        assert_eq!(last.inputs, [StageInput::Shuffle { from: 0 }, StageInput::Shuffle { from: 1 }]);
+        assert_eq!(last.partitions, 7, "as many buckets as the widest parent");
+        for s in &graph.stages[..2] {
+            assert_eq!(s.output, StageOutput::Shuffle { buckets: 7 });
+        }
+    }
+
+    #[test]
+    fn too_many_shuffle_pieces_are_refused_before_anything_runs() {
+        let request = ActionRequest {
+            plan: Plan {
+                nodes: vec![
+                    node(1, vec![], inline(MAX_PARTITIONS as usize)),
+                    node(
+                        2,
+                        vec![0],
+                        NodeKind::Shuffle {
+                            partitions: Some(MAX_PARTITIONS),
+                            writes: vec![call("w")],
+                            read: call("reduce_by_key_into at job.rs:3:4"),
+                        },
+                    ),
+                ],
+            },
+            target: 1,
+            sink: call("collect"),
+            kind: ActionKind::ToDriver,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let err = plan_stages(&request, &DataDir::new(dir.path()).unwrap(), 2, None).unwrap_err();
+        assert!(err.to_string().contains("reduce_by_key_into at job.rs:3:4"), "{err}");
     }
 }

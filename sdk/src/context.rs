@@ -3,7 +3,7 @@
 use crate::abi::CsvOptions;
 use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_source, label, sources};
-use crate::plan::{InlineBatch, Source};
+use crate::plan::{InlineBatch, NodeKind, Source};
 use crate::{Dataset, Record};
 use std::panic::Location;
 
@@ -46,10 +46,13 @@ impl Context {
             batches.push(InlineBatch(encode_value(&chunk)));
         }
         let decode = fn_ref_source(sources::records::<T>);
-        Dataset::from_node(NodeDef::Source {
-            source: Source::Inline { partitions: batches },
-            decode: exec::call(label("parallelize", at), decode, Vec::new()),
-        })
+        Dataset::from_node(NodeDef::new(
+            vec![],
+            NodeKind::Source {
+                source: Source::Inline { partitions: batches },
+                decode: exec::call(label("parallelize", at), decode, Vec::new()),
+            },
+        ))
     }
 
     /// The lines of a text file, of every file in a directory, or of every file matching a glob
@@ -59,10 +62,17 @@ impl Context {
     pub fn text_file(&self, path: &str) -> Dataset<String> {
         let at = Location::caller();
         let decode = fn_ref_source(sources::text_lines);
-        Dataset::from_node(NodeDef::Source {
-            source: Source::TextFiles { path: path.to_string() },
-            decode: exec::call(format!("{} ({path})", label("text_file", at)), decode, Vec::new()),
-        })
+        Dataset::from_node(NodeDef::new(
+            vec![],
+            NodeKind::Source {
+                source: Source::TextFiles { path: path.to_string() },
+                decode: exec::call(
+                    format!("{} ({path})", label("text_file", at)),
+                    decode,
+                    Vec::new(),
+                ),
+            },
+        ))
     }
 
     /// The rows of CSV file(s) with a header row, each deserialised into `T` by matching columns
@@ -82,13 +92,16 @@ impl Context {
 
     fn csv_at<T: Record>(&self, path: &str, options: CsvOptions, at: &Location<'_>) -> Dataset<T> {
         let decode = fn_ref_source(exec::csv_rows::<T>);
-        Dataset::from_node(NodeDef::Source {
-            source: Source::CsvFiles { path: path.to_string() },
-            decode: exec::call(
-                format!("{} ({path})", label("csv", at)),
-                decode,
-                encode_value(&options),
-            ),
-        })
+        Dataset::from_node(NodeDef::new(
+            vec![],
+            NodeKind::Source {
+                source: Source::CsvFiles { path: path.to_string() },
+                decode: exec::call(
+                    format!("{} ({path})", label("csv", at)),
+                    decode,
+                    encode_value(&options),
+                ),
+            },
+        ))
     }
 }

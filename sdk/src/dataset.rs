@@ -6,19 +6,33 @@
 //! alongside. Each transformation records its source location, which error messages quote.
 
 use crate::exec::{self, fn_ref_op, ops};
-use crate::plan::{Call, NodeId, NodeKind, Plan, PlanNode, Source};
+use crate::plan::{Call, DatasetId, NodeIndex, NodeKind, Plan, PlanNode};
 use crate::record::assert_shippable;
 use crate::{Record, exec::label};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::panic::Location;
 use std::rc::Rc;
 
 /// A node of the plan as the guest holds it: like [`PlanNode`] but with parents by reference.
-pub(crate) enum NodeDef {
-    Source { source: Source, decode: Call },
-    Narrow { parent: Rc<NodeDef>, op: Call },
-    Shuffle { parent: Rc<NodeDef>, partitions: Option<u32>, write: Call, read: Call },
+pub(crate) struct NodeDef {
+    id: DatasetId,
+    parents: Vec<Rc<NodeDef>>,
+    kind: NodeKind,
+}
+
+thread_local! {
+    /// The next dataset id of this driver (ids are never reused within a job).
+    static NEXT_DATASET: Cell<u64> = const { Cell::new(1) };
+}
+
+impl NodeDef {
+    /// A new dataset computed from `parents` as `kind` says.
+    pub(crate) fn new(parents: Vec<Rc<NodeDef>>, kind: NodeKind) -> NodeDef {
+        let id = NEXT_DATASET.with(|next| next.replace(next.get() + 1));
+        NodeDef { id: DatasetId(id), parents, kind }
+    }
 }
 
 /// A lazy, partitioned collection of records of type `T`.
@@ -44,7 +58,7 @@ impl<T: 'static> Dataset<T> {
     /// A narrow child of this dataset.
     pub(crate) fn narrow<U>(&self, op: Call) -> Dataset<U> {
         Dataset {
-            node: Rc::new(NodeDef::Narrow { parent: self.node.clone(), op }),
+            node: Rc::new(NodeDef::new(vec![self.node.clone()], NodeKind::Narrow { op })),
             _records: PhantomData,
         }
     }
@@ -151,47 +165,30 @@ pub(crate) fn encode_value<V: Record>(value: &V) -> Vec<u8> {
 }
 
 /// Flatten the plan ending at `target` into topological order; returns the plan and the target's
-/// id. Shared sub-plans (a dataset used twice) appear once.
-pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeId) {
-    let mut ids: HashMap<*const NodeDef, NodeId> = HashMap::new();
+/// index. Shared sub-plans (a dataset used twice) appear once.
+pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeIndex) {
+    let mut index: HashMap<*const NodeDef, NodeIndex> = HashMap::new();
     let mut plan = Plan::default();
     // Iterative post-order: (node, parents_done).
     let mut stack: Vec<(Rc<NodeDef>, bool)> = vec![(target.clone(), false)];
     while let Some((node, expanded)) = stack.pop() {
         let key = Rc::as_ptr(&node);
-        if ids.contains_key(&key) {
+        if index.contains_key(&key) {
             continue;
         }
-        let parent = match &*node {
-            NodeDef::Source { .. } => None,
-            NodeDef::Narrow { parent, .. } | NodeDef::Shuffle { parent, .. } => Some(parent),
-        };
         if !expanded {
             stack.push((node.clone(), true));
-            if let Some(p) = parent {
+            // Reversed, so that the first parent is visited (and numbered) first.
+            for p in node.parents.iter().rev() {
                 stack.push((p.clone(), false));
             }
             continue;
         }
-        let parent_id = |p: &Rc<NodeDef>| ids[&Rc::as_ptr(p)];
-        let kind = match &*node {
-            NodeDef::Source { source, decode } => {
-                NodeKind::Source { source: source.clone(), decode: decode.clone() }
-            }
-            NodeDef::Narrow { parent, op } => {
-                NodeKind::Narrow { parent: parent_id(parent), op: op.clone() }
-            }
-            NodeDef::Shuffle { parent, partitions, write, read } => NodeKind::Shuffle {
-                parent: parent_id(parent),
-                partitions: *partitions,
-                write: write.clone(),
-                read: read.clone(),
-            },
-        };
-        ids.insert(key, plan.nodes.len() as NodeId);
-        plan.nodes.push(PlanNode { kind });
+        let parents = node.parents.iter().map(|p| index[&Rc::as_ptr(p)]).collect();
+        index.insert(key, plan.nodes.len() as NodeIndex);
+        plan.nodes.push(PlanNode { dataset: node.id, parents, kind: node.kind.clone() });
     }
-    let id = ids[&Rc::as_ptr(target)];
+    let id = index[&Rc::as_ptr(target)];
     (plan, id)
 }
 
@@ -212,15 +209,23 @@ mod tests {
         assert_eq!(target, 4);
         for (i, node) in plan.nodes.iter().enumerate() {
             match &node.kind {
-                NodeKind::Source { .. } => assert_eq!(i, 0),
-                NodeKind::Narrow { parent, .. } | NodeKind::Shuffle { parent, .. } => {
-                    assert!((*parent as usize) < i)
+                NodeKind::Source { .. } => assert_eq!((i, node.parents.len()), (0, 0)),
+                NodeKind::Narrow { .. } | NodeKind::Shuffle { .. } => {
+                    assert_eq!(node.parents.len(), 1);
+                    assert!((node.parents[0] as usize) < i)
                 }
             }
         }
-        // Building the same plan from a shared parent reuses its node.
+        // Building the plan of a shared parent for another action gives its nodes the same
+        // dataset ids.
         let (plan2, _) = build_plan(&base.node);
         assert_eq!(plan2.nodes.len(), 2);
+        assert_eq!(
+            plan2.nodes.iter().map(|n| n.dataset).collect::<Vec<_>>(),
+            plan.nodes[..2].iter().map(|n| n.dataset).collect::<Vec<_>>()
+        );
+        let ids: std::collections::HashSet<_> = plan.nodes.iter().map(|n| n.dataset).collect();
+        assert_eq!(ids.len(), 5, "every dataset has an id of its own");
     }
 
     #[test]
@@ -228,7 +233,8 @@ mod tests {
         let ctx = Context::new();
         let ds = ctx.parallelize((0..10u32).collect(), 3);
         let (plan, _) = build_plan(&ds.node);
-        let NodeKind::Source { source: Source::Inline { partitions }, .. } = &plan.nodes[0].kind
+        let NodeKind::Source { source: crate::plan::Source::Inline { partitions }, .. } =
+            &plan.nodes[0].kind
         else {
             panic!("expected an inline source");
         };

@@ -10,6 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Debug` prints the same text as `Display`, so that `fn main() -> weft::Result<()>` reports a
 /// failure readably.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The host ran the action and it failed: the message names the stage, task and cause.
     Job(String),

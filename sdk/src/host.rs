@@ -10,8 +10,8 @@ use crate::Error;
 mod imports {
     #[link(wasm_import_module = "weft")]
     unsafe extern "C" {
-        pub fn input_next() -> i64;
-        pub fn input_read(ptr: *mut u8);
+        pub fn input_next(input: u32) -> i64;
+        pub fn input_read(input: u32, ptr: *mut u8);
         pub fn emit(channel: i32, ptr: *const u8, len: usize);
         pub fn task_started(op_cell: *const u32);
         pub fn fail(ptr: *const u8, len: usize);
@@ -22,17 +22,17 @@ mod imports {
     }
 }
 
-/// Fetch the next input batch of the running task, or `None` at end of input.
+/// Fetch the next batch of the running task's input number `input`, or `None` at its end.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn input_next() -> Option<Vec<u8>> {
+pub(crate) fn input_next(input: u32) -> Option<Vec<u8>> {
     // SAFETY: the host writes exactly the announced number of bytes into our buffer.
     unsafe {
-        let len = imports::input_next();
+        let len = imports::input_next(input);
         if len < 0 {
             return None;
         }
         let mut buf = Vec::<u8>::with_capacity(len as usize);
-        imports::input_read(buf.as_mut_ptr());
+        imports::input_read(input, buf.as_mut_ptr());
         buf.set_len(len as usize);
         Some(buf)
     }
@@ -96,7 +96,7 @@ mod native {
     const OUTSIDE: &str = "Weft task functions only run inside a Weft sandbox (build the job for \
                            wasm32-wasip1 and start it with `weft run`)";
 
-    pub(crate) fn input_next() -> Option<Vec<u8>> {
+    pub(crate) fn input_next(_input: u32) -> Option<Vec<u8>> {
         unreachable!("{OUTSIDE}")
     }
     pub(crate) fn emit(_channel: u32, _bytes: &[u8]) {

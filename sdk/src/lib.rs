@@ -35,10 +35,13 @@
 //! guest does no I/O: sources are read and sinks written by the host, inside the job's data
 //! directory only.
 //!
-//! The [`plan`] and [`abi`] modules hold the types the host shares with the guest; job authors do
-//! not need them.
+//! The types the host shares with the guest (the plan, the task ABI) live in the `weft-abi` crate;
+//! job authors do not need them.
 
-pub mod abi;
+// The shared types under the names the SDK's modules use for them.
+use weft_abi::guest as abi;
+use weft_abi::plan;
+
 mod actions;
 mod context;
 mod dataset;
@@ -46,7 +49,6 @@ mod error;
 mod exec;
 mod host;
 mod pairs;
-pub mod plan;
 mod record;
 #[cfg(any(
     test,

@@ -2,7 +2,7 @@
 
 use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_op, fn_ref_sink, fn_ref_source, label, ops, shuffle};
-use crate::plan::FnRef;
+use crate::plan::{FnRef, NodeKind};
 use crate::record::assert_shippable;
 use crate::{Dataset, Key, Record};
 use std::panic::Location;
@@ -105,12 +105,14 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
         read: FnRef,
         partitions: Option<u32>,
     ) -> Dataset<U> {
-        Dataset::from_node(NodeDef::Shuffle {
-            parent: self.node.clone(),
-            partitions,
-            write: exec::call(format!("{name} (map side)"), write, write_arg),
-            read: exec::call(name, read, Vec::new()),
-        })
+        Dataset::from_node(NodeDef::new(
+            vec![self.node.clone()],
+            NodeKind::Shuffle {
+                partitions,
+                writes: vec![exec::call(format!("{name} (map side)"), write, write_arg)],
+                read: exec::call(name, read, Vec::new()),
+            },
+        ))
     }
 
     /// Apply `f` to every value, keeping keys.

@@ -98,23 +98,27 @@ pub struct Coordinator {
 impl Coordinator {
     /// Start one and wait until it listens.
     pub fn start(dir: &Path) -> Coordinator {
+        Coordinator::start_with(dir, &[])
+    }
+
+    /// [`start`](Self::start) with more `weft coordinator` options.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Coordinator {
         std::fs::create_dir_all(dir).expect("coordinator directory");
         let addr = format!("127.0.0.1:{}", free_port());
         let state = dir.join("state");
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data directory");
-        let process = Process::start(
-            &[
-                "coordinator",
-                "--listen",
-                &addr,
-                "--state-dir",
-                state.to_str().unwrap(),
-                "--data-dir",
-                data.to_str().unwrap(),
-            ],
-            dir.join("coordinator.log"),
-        );
+        let mut args = vec![
+            "coordinator",
+            "--listen",
+            &addr,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let process = Process::start(&args, dir.join("coordinator.log"));
         process.wait_for("coordinator listening on", Duration::from_secs(20));
         Coordinator { process, addr, state }
     }
@@ -141,6 +145,27 @@ impl Coordinator {
         let mut all = vec![command, "--coordinator", &self.addr, "--token", &token];
         all.extend_from_slice(args);
         crate::weft(&all)
+    }
+
+    /// `weft status --json`: the nodes and the coordinator's counters.
+    pub fn status(&self) -> Status {
+        let run = self.client("status", &["--json"]);
+        run.assert_ok();
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("status JSON");
+        Status { json }
+    }
+
+    /// Wait until `nodes` nodes are alive; panics after `timeout`.
+    pub fn wait_for_nodes(&self, nodes: usize, timeout: Duration) -> Status {
+        let start = Instant::now();
+        loop {
+            let status = self.status();
+            if status.alive() == nodes {
+                return status;
+            }
+            assert!(start.elapsed() < timeout, "never saw {nodes} nodes alive: {}", status.json);
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Start `weft submit --follow` of guest `module` with job `args` in the background, logging
@@ -189,5 +214,56 @@ impl Coordinator {
         ];
         args.extend_from_slice(extra);
         Process::start(&args, dir.join(format!("{name}.log")))
+    }
+}
+
+/// What `weft status --json` says.
+pub struct Status {
+    /// The whole answer.
+    pub json: serde_json::Value,
+}
+
+impl Status {
+    fn nodes(&self) -> &[serde_json::Value] {
+        self.json["nodes"].as_array().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Nodes alive.
+    pub fn alive(&self) -> usize {
+        self.nodes().iter().filter(|n| n["alive"] == true).count()
+    }
+
+    /// Slots of the nodes alive.
+    pub fn slots(&self) -> u64 {
+        self.nodes().iter().filter(|n| n["alive"] == true).filter_map(|n| n["slots"].as_u64()).sum()
+    }
+
+    /// A counter of the coordinator.
+    pub fn coordinator(&self, counter: &str) -> u64 {
+        self.json["counters"][counter].as_u64().unwrap_or_else(|| panic!("no counter {counter}"))
+    }
+
+    /// A counter summed over every node.
+    pub fn nodes_sum(&self, counter: &str) -> u64 {
+        self.nodes().iter().filter_map(|n| n["counters"][counter].as_u64()).sum()
+    }
+
+    /// A counter of the node named `name` (`None` if there is no such node).
+    pub fn node(&self, name: &str, counter: &str) -> Option<u64> {
+        let node = self.nodes().iter().find(|n| n["name"] == name)?;
+        node["counters"][counter].as_u64()
+    }
+
+    /// `(name, slots, counter)` of every node alive.
+    pub fn per_node(&self, counter: &str) -> Vec<(String, u64, u64)> {
+        self.nodes()
+            .iter()
+            .filter(|n| n["alive"] == true)
+            .map(|n| {
+                let name = n["name"].as_str().unwrap_or_default().to_string();
+                let slots = n["slots"].as_u64().unwrap_or(0);
+                (name, slots, n["counters"][counter].as_u64().unwrap_or(0))
+            })
+            .collect()
     }
 }

@@ -5,6 +5,7 @@
 //! found in the same target directory as the test executable itself.
 
 pub mod cluster;
+pub mod fake_node;
 pub mod wordcount;
 
 use std::path::{Path, PathBuf};

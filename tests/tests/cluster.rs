@@ -11,21 +11,12 @@ use weft_wire::transport::{self, ServerTrust};
 
 const JOIN: Duration = Duration::from_secs(20);
 
-fn status(c: &Coordinator, token: &str) -> weft_tests::Run {
+fn status_text(c: &Coordinator, token: &str) -> weft_tests::Run {
     weft(&["status", "--coordinator", &c.addr, "--token", token])
 }
 
-fn wait_for_alive(c: &Coordinator, nodes: usize) -> String {
-    let start = std::time::Instant::now();
-    loop {
-        let run = status(c, &c.admin_token());
-        run.assert_ok();
-        if run.stdout.starts_with(&format!("{nodes} node(s) alive")) {
-            return run.stdout;
-        }
-        assert!(start.elapsed() < JOIN, "never saw {nodes} nodes alive:\n{}", run.stdout);
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_for_alive(c: &Coordinator, nodes: usize) -> weft_tests::cluster::Status {
+    c.wait_for_nodes(nodes, JOIN)
 }
 
 /// A token with the right form and CA fingerprint but another secret.
@@ -43,8 +34,11 @@ fn three_nodes_join_and_stay_alive() {
     for n in &nodes {
         n.wait_for("joined the cluster", JOIN);
     }
-    let out = wait_for_alive(&c, 3);
-    assert!(out.contains("3 node(s) alive, 6 slot(s)"), "{out}");
+    let status = wait_for_alive(&c, 3);
+    assert_eq!(status.slots(), 6, "{}", status.json);
+    // The text form says the same.
+    let text = status_text(&c, &c.admin_token());
+    assert!(text.stdout.contains("3 node(s) alive, 6 slot(s)"), "{}", text.stdout);
     // Heartbeats keep them alive well past the liveness timeout.
     std::thread::sleep(Duration::from_secs(6));
     wait_for_alive(&c, 3);
@@ -80,14 +74,14 @@ fn wrong_tokens_are_refused() {
     assert_eq!(confused.wait_exit(JOIN), Some(1));
     assert!(confused.output().contains("malformed join token"), "{}", confused.output());
 
-    let run = status(&c, &forged(&c.admin_token(), "admin"));
+    let run = status_text(&c, &forged(&c.admin_token(), "admin"));
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("refused: invalid admin token"), "{}", run.stderr);
+    assert!(run.stderr.contains("refused: invalid token"), "{}", run.stderr);
     let run = weft(&["status", "--coordinator", &c.addr]);
     assert_eq!(run.code, 2, "a missing token is a usage error: {}", run.stderr);
     assert!(run.stderr.contains("--token"), "{}", run.stderr);
     // Nothing was admitted.
-    assert!(wait_for_alive(&c, 0).starts_with("0 node(s) alive"));
+    assert_eq!(wait_for_alive(&c, 0).alive(), 0);
 }
 
 #[test]
@@ -102,7 +96,7 @@ fn a_node_refuses_a_coordinator_from_another_cluster() {
         "{}",
         node.output()
     );
-    let run = status(&impostor, &real.admin_token());
+    let run = status_text(&impostor, &real.admin_token());
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("not part of the cluster"), "{}", run.stderr);
 }
@@ -146,10 +140,13 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     // Meanwhile and afterwards, everyone else is served.
     let endpoint = transport::client_endpoint(ServerTrust::PinnedCa(fp.clone()), None).unwrap();
     let conn = transport::connect(&endpoint, c.addr.parse().unwrap()).await.unwrap();
-    let response =
-        transport::request(&conn, &Request::ClusterStatus { token_secret: admin.secret.clone() })
-            .await
-            .unwrap();
+    // Before it authenticates, a connection is answered nothing else.
+    let early = transport::request(&conn, &Request::ClusterStatus).await.unwrap();
+    assert_eq!(early, Response::Refused { reason: "authenticate first".into() });
+    let auth = Request::Authenticate { token_secret: admin.secret.clone() };
+    let authenticated = transport::request(&conn, &auth).await.unwrap();
+    assert_eq!(authenticated, Response::Authenticated { principal: "admin".into() });
+    let response = transport::request(&conn, &Request::ClusterStatus).await.unwrap();
     match response {
         Response::ClusterStatus { nodes, .. } => {
             assert_eq!(nodes.iter().filter(|n| n.alive).count(), 1)
@@ -168,4 +165,70 @@ async fn garbage_and_oversized_frames_close_only_that_connection() {
     assert_eq!(job.wait_exit(Duration::from_secs(60)), Some(0), "{}", job.output());
     let expected: u64 = (1..=12_000u64).filter(|x| x % 10 == 3).sum();
     assert!(job.output().contains(&format!("3 {expected}")), "{}", job.output());
+}
+
+/// A connection as a client that holds the CA pin but has not authenticated.
+async fn anonymous(
+    addr: &str,
+    fingerprint: &str,
+) -> (transport::ClientEndpoint, quinn::Connection) {
+    let endpoint =
+        transport::client_endpoint(ServerTrust::PinnedCa(fingerprint.to_string()), None).unwrap();
+    let conn = transport::connect(&endpoint, addr.parse().unwrap()).await.unwrap();
+    (endpoint, conn)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strangers_cannot_make_the_coordinator_hold_memory_streams_or_connections() {
+    // Regression: an unauthenticated connection could send a 64 MiB frame on each of 100
+    // streams, and any number of such connections, before any token was checked.
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let fp = Token::parse(&c.admin_token(), TokenKind::Admin).unwrap().ca_fingerprint;
+
+    // A frame announcing 1 MiB (far below the old limit) is refused before anything is buffered.
+    let mut big = (1u32 << 20).to_be_bytes().to_vec();
+    big.extend_from_slice(b"the rest never comes");
+    let (_e, conn) = anonymous(&c.addr, &fp).await;
+    let (mut tx, _rx) = conn.open_bi().await.unwrap();
+    tx.write_all(&big).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+    assert!(closed.is_ok(), "a large frame from a stranger was waited for");
+
+    // A stranger gets a few streams at a time, not a hundred.
+    let (_e, conn) = anonymous(&c.addr, &fp).await;
+    let mut open = Vec::new();
+    for _ in 0..transport::ANONYMOUS_STREAMS {
+        let (mut tx, rx) = conn.open_bi().await.unwrap();
+        tx.write_all(&[0]).await.unwrap();
+        open.push((tx, rx));
+    }
+    let more = tokio::time::timeout(Duration::from_secs(2), conn.open_bi()).await;
+    assert!(more.is_err(), "a stranger opened more than {} streams", transport::ANONYMOUS_STREAMS);
+
+    // And a bounded number of connections from one address.
+    let mut conns = Vec::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        let endpoint = transport::client_endpoint(ServerTrust::PinnedCa(fp.clone()), None).unwrap();
+        match transport::connect(&endpoint, c.addr.parse().unwrap()).await {
+            Ok(conn) => conns.push((endpoint, conn)),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0, "40 anonymous connections from one address were all accepted");
+    assert!(c.process.output().contains("too many from this address"), "{}", c.process.output());
+
+    // Connections that do not authenticate are closed; an authenticated client is served.
+    drop(open);
+    let quiet = tokio::time::timeout(Duration::from_secs(15), conns[0].1.closed()).await;
+    assert!(quiet.is_ok(), "a connection that never authenticated was kept");
+    let admin = Token::parse(&c.admin_token(), TokenKind::Admin).unwrap();
+    let (_e, conn) = anonymous(&c.addr, &fp).await;
+    let auth = Request::Authenticate { token_secret: admin.secret };
+    assert!(matches!(transport::request(&conn, &auth).await, Ok(Response::Authenticated { .. })));
+    assert!(matches!(
+        transport::request(&conn, &Request::ClusterStatus).await,
+        Ok(Response::ClusterStatus { .. })
+    ));
 }

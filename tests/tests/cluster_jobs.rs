@@ -2,10 +2,9 @@
 //! submitted with `weft submit --follow`, checked against `weft run` and native computations,
 //! with the counters that show modules are cached and shuffles go node to node.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
-use weft_tests::cluster::{Coordinator, Process};
+use weft_tests::cluster::{Coordinator, Process, Status};
 use weft_tests::wordcount::{native_counts, parse_counts, write_books};
 use weft_tests::{flights_csv, guest, weft_run};
 
@@ -22,31 +21,15 @@ fn cluster_with(dir: &Path, nodes: usize, extra: &[&str]) -> (Coordinator, Vec<P
     for n in &nodes {
         n.wait_for("joined the cluster", Duration::from_secs(20));
     }
-    let start = std::time::Instant::now();
-    while !c.client("status", &[]).stdout.starts_with(&format!("{} node(s) alive", nodes.len())) {
-        assert!(start.elapsed() < Duration::from_secs(20), "nodes did not register");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    c.wait_for_nodes(nodes.len(), Duration::from_secs(20));
     (c, nodes)
 }
 
-/// `key=value` counters from `weft status`: the coordinator's line and the sum over nodes.
-fn counters(c: &Coordinator) -> (HashMap<String, u64>, HashMap<String, u64>) {
-    // Node counters travel with heartbeats (every second): let them settle.
+/// `weft status --json`, once the nodes' counters (which travel with heartbeats, every second)
+/// have settled.
+fn counters(c: &Coordinator) -> Status {
     std::thread::sleep(Duration::from_millis(2500));
-    let run = c.client("status", &[]);
-    run.assert_ok();
-    let mut coordinator = HashMap::new();
-    let mut nodes: HashMap<String, u64> = HashMap::new();
-    for line in run.stdout.lines() {
-        let target = if line.starts_with("coordinator:") { &mut coordinator } else { &mut nodes };
-        for pair in line.split_whitespace().filter_map(|w| w.split_once('=')) {
-            if let Ok(v) = pair.1.parse::<u64>() {
-                *target.entry(pair.0.to_string()).or_default() += v;
-            }
-        }
-    }
-    (coordinator, nodes)
+    c.status()
 }
 
 fn submit(c: &Coordinator, job: &str, args: &[&str]) -> weft_tests::Run {
@@ -79,26 +62,27 @@ fn jobs_on_three_nodes_match_weft_run_and_native_with_cached_modules_and_direct_
     local.assert_ok();
     assert_eq!(first.stdout, local.stdout);
 
-    let (coord1, nodes1) = counters(&c);
-    assert!(coord1["module_bytes_sent"] > 0);
-    assert!(nodes1.contains_key("map_outputs_held"), "{nodes1:?}");
-    assert!(nodes1["compilations"] >= 1);
-    assert!(nodes1["shuffle_bytes_fetched"] > 0, "the shuffle went node to node: {nodes1:?}");
-    assert_eq!(coord1["shuffle_bytes_relayed"], 0);
+    let s1 = counters(&c);
+    assert!(s1.coordinator("module_bytes_sent") > 0);
+    assert!(s1.nodes_sum("compilations") >= 1);
+    let fetched = s1.nodes_sum("shuffle_bytes_fetched");
+    assert!(fetched > 0, "the shuffle went node to node: {}", s1.json);
+    assert_eq!(s1.coordinator("shuffle_bytes_relayed"), 0);
 
     // The same module again: nothing uploaded, nothing sent to nodes, nothing compiled.
     let second = submit(&c, "word_count", &["books", "1000000"]);
     second.assert_ok();
     assert_eq!(second.stdout, first.stdout);
     assert!(!second.stderr.contains("uploaded module"), "{}", second.stderr);
-    let (coord2, nodes2) = counters(&c);
+    let s2 = counters(&c);
     assert_eq!(
-        coord2["module_bytes_sent"], coord1["module_bytes_sent"],
+        s2.coordinator("module_bytes_sent"),
+        s1.coordinator("module_bytes_sent"),
         "module bytes were sent again"
     );
-    assert_eq!(nodes2["compilations"], nodes1["compilations"], "a node compiled again");
-    assert!(nodes2["shuffle_bytes_fetched"] > nodes1["shuffle_bytes_fetched"]);
-    assert_eq!(coord2["shuffle_bytes_relayed"], 0);
+    assert_eq!(s2.nodes_sum("compilations"), s1.nodes_sum("compilations"), "a node compiled again");
+    assert!(s2.nodes_sum("shuffle_bytes_fetched") > fetched);
+    assert_eq!(s2.coordinator("shuffle_bytes_relayed"), 0);
 
     // Flights: the same table as `weft run` (itself checked against native in examples.rs).
     let on_cluster = submit(&c, "flights", &["flights.csv.gz"]);
@@ -111,8 +95,8 @@ fn jobs_on_three_nodes_match_weft_run_and_native_with_cached_modules_and_direct_
     jobs.assert_ok();
     assert_eq!(jobs.stdout.matches("succeeded").count(), 3, "{}", jobs.stdout);
     // Every action's map outputs were released on the nodes when it ended.
-    let (_, nodes3) = counters(&c);
-    assert_eq!(nodes3["map_outputs_held"], 0, "{nodes3:?}");
+    let s3 = counters(&c);
+    assert_eq!(s3.nodes_sum("map_outputs_held"), 0, "{}", s3.json);
 }
 
 #[test]
@@ -147,15 +131,15 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
         c.submit_in_background("slow_shuffle", &["2000"], dir.path().join("submit.log"));
     let start = std::time::Instant::now();
     loop {
-        let status = c.client("status", &[]).stdout;
-        let n1_tasks =
-            status.lines().find(|l| l.split_whitespace().nth(4) == Some("n1")).and_then(|l| {
-                l.split_whitespace().find_map(|w| w.strip_prefix("tasks=")?.parse::<u64>().ok())
-            });
-        if n1_tasks.is_some_and(|t| t >= 2) {
+        let status = c.status();
+        if status.node("n1", "tasks").is_some_and(|t| t >= 2) {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "n1 never finished a task:\n{status}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "n1 never finished a task: {}",
+            status.json
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(submit.running(), "the job ended too early to test anything:\n{}", submit.output());
@@ -209,9 +193,9 @@ fn map_outputs_spill_to_disk_past_the_memory_bound_and_are_deleted_after() {
     run.assert_ok();
     let (_, counts) = parse_counts(&run.stdout);
     assert_eq!(counts, native_counts(&texts));
-    let (_, totals) = counters(&c);
-    assert!(totals["shuffle_bytes_spilled"] > 0, "{totals:?}");
-    assert_eq!(totals["map_outputs_held"], 0, "{totals:?}");
+    let totals = counters(&c);
+    assert!(totals.nodes_sum("shuffle_bytes_spilled") > 0, "{}", totals.json);
+    assert_eq!(totals.nodes_sum("map_outputs_held"), 0, "{}", totals.json);
     for i in 1..=2 {
         let spill = dir.path().join(format!("work-n{i}/shuffle"));
         let left = std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);

@@ -163,3 +163,35 @@ fn a_memory_limit_below_the_module_s_own_needs_is_reported_as_such() {
         weft_run(&guest("read_path"), dir.path(), &["--memory-limit", "1"], &["data/inside.txt"]);
     run.assert_failed_with(&["memory limit reached", "1 MiB"]);
 }
+
+#[test]
+fn deadlines_keep_firing_after_the_engine_a_module_came_from_is_dropped() {
+    // Regression: the epoch ticker stopped with the `Engine`, so a module outliving its engine
+    // ran without deadlines.
+    use weft_abi::plan::{ActionOutput, ActionReply, InlineBatch};
+    use weft_sandbox::capture::CapturedOutput;
+    use weft_sandbox::{Engine, JobModule, SandboxPolicy, TaskError};
+    let engine = Engine::new().unwrap();
+    let wasm = std::fs::read(guest("spin_in_main")).unwrap();
+    let policy = SandboxPolicy {
+        task_timeout: std::time::Duration::from_secs(1),
+        driver_timeout: std::time::Duration::from_secs(1),
+        ..SandboxPolicy::default()
+    };
+    let module = JobModule::new(&engine, &wasm).unwrap().with_policy(policy);
+    drop(engine);
+    // The driver's one action is answered at once (100 records), then it spins.
+    let count = InlineBatch(rmp_serde::to_vec(&100u64).unwrap());
+    let reply = rmp_serde::to_vec(&ActionReply::Done(ActionOutput { batches: vec![count] })).unwrap();
+    let handler = Box::new(move |_request: &[u8]| reply.clone());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (out, err) = (CapturedOutput::buffer(1 << 10), CapturedOutput::buffer(1 << 10));
+        let _ = done.send((module.run_driver(&[], &out, &err, handler), out.contents().0));
+    });
+    let (result, stdout) = finished
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the spinning driver was never stopped");
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "counted 100");
+    assert!(matches!(result, Err(TaskError::DeadlineExceeded { .. })), "{result:?}");
+}

@@ -141,7 +141,8 @@ pub fn secrets_match(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn random_secret() -> Result<String, PkiError> {
+/// A fresh uniformly random 256-bit secret, in hex (tokens, shuffle keys).
+pub fn random_secret() -> Result<String, PkiError> {
     // A fresh P-256 private key is 32 bytes from the system's CSPRNG; hashing its encoding
     // gives a uniformly random 256-bit secret without another dependency.
     let key = KeyPair::generate().map_err(cert_err)?;

@@ -2,21 +2,31 @@
 //!
 //! Every stream opens with a [`Hello`] from the side that opened it, answered by a
 //! [`HelloReply`]; a peer speaking another protocol version is told so and the stream closes.
-//! Then comes one [`Request`] and its [`Response`]. Who may send what:
+//! Then comes one [`Request`] and its [`Response`] (or a series of them).
+//!
+//! A connection is authenticated once, into a principal: by its client certificate (a node),
+//! or by an `Authenticate` exchange with a token (a client). Until then only `Authenticate` and
+//! `Join` are answered, and no frame longer than [`MAX_ANONYMOUS_FRAME`] is read. Who may send
+//! what:
 //!
 //! | request | sent by | authenticated by |
 //! |---|---|---|
+//! | `Authenticate` | a client, first | the token's secret |
 //! | `Join` | a node without a certificate yet | the join token's secret |
-//! | `Register`, `Heartbeat` | a node | its client certificate (mutual TLS) |
-//! | `ClusterStatus`, `HasModule`, `UploadModule`, `Submit`, `Follow`, `Jobs`, `JobStatus`, `Cancel` | a client | the admin token's secret |
-//! | `FetchModule` | a node, to the coordinator | its client certificate |
-//! | `RunTask` | the coordinator, to a node (on the node's connection) | the node's trust in the CA |
-//! | `FetchBucket` | a node, to another node's shuffle service | both certificates (mutual TLS) |
+//! | `Register`, `Heartbeat`, `FetchModule` | a node | its client certificate (mutual TLS) |
+//! | `ClusterStatus`, `HasModule`, `UploadModule`, `Submit`, `Follow`, `Jobs`, `JobStatus`, `Cancel` | a client | its connection's `Authenticate` |
+//! | `RunTask`, `ReleaseShuffle` | the coordinator, to a node (on the node's connection) | the node's trust in the CA |
+//! | `FetchBucket` | a node, to another node's shuffle service | both certificates, and the job's shuffle key |
 
 use serde::{Deserialize, Serialize};
+use weft_abi::task::{MapOutput, MapOutputId, ShuffleKey, TaskFailure, TaskSpec};
 
 /// Version of this protocol; peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// Largest frame read from a connection that has not authenticated: enough for a hello, a
+/// token and a certificate signing request, nothing a stranger could use to make us allocate.
+pub const MAX_ANONYMOUS_FRAME: usize = 16 << 10;
 /// Marks a Weft peer (and not, say, a stray client of another QUIC service).
 pub const MAGIC: &str = "weft";
 
@@ -70,10 +80,15 @@ pub fn answer_hello(hello: &Hello) -> HelloReply {
     HelloReply::Welcome { version: PROTOCOL_VERSION }
 }
 
-/// A request to the coordinator.
+/// A request, to the coordinator or (`RunTask`, `ReleaseShuffle`, `FetchBucket`) to a node.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Request {
-    /// Ask to join: prove knowledge of the join token, get the CSR signed.
+    /// Prove knowledge of a token; the connection then acts as its holder. (Anonymous.)
+    Authenticate {
+        /// The secret part of the token.
+        token_secret: String,
+    },
+    /// Ask to join: prove knowledge of the join token, get the CSR signed. (Anonymous.)
     Join {
         /// The secret part of the join token.
         token_secret: String,
@@ -96,22 +111,15 @@ pub enum Request {
         /// The node's counters.
         counters: Counters,
     },
-    /// Nodes and their state (admin).
-    ClusterStatus {
-        /// The secret part of the admin token.
-        token_secret: String,
-    },
+    /// Nodes and their state.
+    ClusterStatus,
     /// Does the coordinator already have this module?
     HasModule {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// SHA-256 of the module, hex.
         hash: String,
     },
     /// Store a module under its hash (checked).
     UploadModule {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// SHA-256 of the module, hex.
         hash: String,
         /// The module.
@@ -120,8 +128,6 @@ pub enum Request {
     },
     /// Start a job from a stored module.
     Submit {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// The module's hash.
         hash: String,
         /// Arguments for the job's `main`.
@@ -129,27 +135,18 @@ pub enum Request {
     },
     /// Stream a job's events from its start until it ends.
     Follow {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// The job.
         job_id: String,
     },
     /// All jobs.
-    Jobs {
-        /// The secret part of the admin token.
-        token_secret: String,
-    },
+    Jobs,
     /// One job.
     JobStatus {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// The job.
         job_id: String,
     },
     /// Stop a job.
     Cancel {
-        /// The secret part of the admin token.
-        token_secret: String,
         /// The job.
         job_id: String,
     },
@@ -158,8 +155,9 @@ pub enum Request {
         /// The module's hash.
         hash: String,
     },
-    /// The coordinator asks a node to run a task.
-    RunTask(Box<TaskAssignment>),
+    /// The coordinator asks a node to run a task. Answered by `TaskDone` and its result parts,
+    /// or by `TaskFailed`.
+    RunTask(Box<TaskSpec>),
     /// The coordinator tells a node that an action ended: its map outputs can go.
     ReleaseShuffle {
         /// The job.
@@ -167,117 +165,23 @@ pub enum Request {
         /// The action.
         action: u32,
     },
-    /// A node asks another for one bucket of one map output.
+    /// A node asks another for one bucket of one map output. Answered by `BucketBatch`es and
+    /// `EndOfBucket`, or `Refused`.
     FetchBucket {
         /// The map output.
-        key: MapKey,
+        map: MapOutputId,
         /// The bucket.
         bucket: u32,
+        /// The job's shuffle key, which the output was stored with.
+        key: ShuffleKey,
     },
 }
 
-/// Identifies one map task's output on the node that holds it.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MapKey {
-    /// The job.
-    pub job: String,
-    /// The action within the job (0 for the first).
-    pub action: u32,
-    /// The stage within the action.
-    pub stage: u32,
-    /// The map partition.
-    pub partition: u32,
-}
-
-/// Where a map output lives.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct MapLocation {
-    /// The node that ran the map task.
-    pub node_id: String,
-    /// Its shuffle service.
-    pub shuffle_addr: String,
-    /// The output's key there.
-    pub key: MapKey,
-    /// Bytes per bucket.
-    pub bucket_bytes: Vec<u64>,
-}
-
-/// A plain-text or CSV file piece, by its path relative to the data directory.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct RemoteSplit {
-    /// Path relative to the data directory.
-    pub path: String,
-    /// First byte.
-    pub start: u64,
-    /// End (exclusive), or to the end of the file.
-    pub end: Option<u64>,
-    /// Gzip-compressed.
-    pub gzip: bool,
-    /// CSV (record-aligned chunks, exact boundaries) rather than text.
-    pub csv: bool,
-    /// Line number at `start`, or 0 when unknown.
-    pub first_line: u64,
-    /// CSV splits past the start: length of the file's header record, sent ahead of the split.
-    pub header_len: u64,
-}
-
-/// What a remote task reads.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub enum RemoteInput {
-    /// Nothing (an empty partition).
-    Empty,
-    /// An inline batch.
-    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// A file split.
-    Split(RemoteSplit),
-    /// One bucket of each of these map outputs.
-    Shuffle {
-        /// The bucket.
-        bucket: u32,
-        /// The map outputs.
-        maps: Vec<MapLocation>,
-    },
-}
-
-/// What a remote task writes.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub enum RemoteOutput {
-    /// Batches returned to the coordinator for the driver.
-    Driver,
-    /// Shuffle buckets kept on the node under `key`.
-    Buckets {
-        /// How many.
-        buckets: u32,
-        /// Under which key.
-        key: MapKey,
-    },
-    /// A text part; paths relative to the data directory.
-    TextPart {
-        /// Written while the task runs.
-        tmp: String,
-        /// Final name.
-        part: String,
-    },
-}
-
-/// A task for a node.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct TaskAssignment {
-    /// The job.
-    pub job: String,
-    /// The module's hash.
-    pub module_hash: String,
-    /// Task timeout, memory limit: the job's sandbox policy.
-    pub task_timeout_ms: u64,
-    /// Memory limit in bytes.
-    pub memory_limit: u64,
-    /// The guest task, MessagePack-encoded `weft::abi::GuestTask`.
-    #[serde(with = "serde_bytes")]
-    pub guest: Vec<u8>,
-    /// Input.
-    pub input: RemoteInput,
-    /// Output.
-    pub output: RemoteOutput,
+impl Request {
+    /// Whether a connection that has not authenticated may send this.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Request::Authenticate { .. } | Request::Join { .. })
+    }
 }
 
 /// One event of a job, as followers see it.
@@ -305,12 +209,14 @@ pub struct JobInfo {
     pub id: String,
     /// The module's hash.
     pub module_hash: String,
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded`, `failed` or `cancelled`.
     pub state: String,
     /// Why it failed.
     pub error: Option<String>,
-    /// Seconds since it started.
+    /// Seconds since it was submitted.
     pub age_secs: u64,
+    /// Seconds it ran (so far, if it still runs).
+    pub run_secs: u64,
 }
 
 /// Counters a process exposes (asserted by tests, shown by `weft status`).
@@ -334,11 +240,22 @@ pub struct Counters {
     pub map_outputs_held: u64,
     /// Map output bytes written to disk because the memory bound was reached.
     pub shuffle_bytes_spilled: u64,
+    /// Tasks running now.
+    pub running_tasks: u64,
+    /// The most tasks that ever ran at once.
+    pub peak_running_tasks: u64,
+    /// Tasks refused because every slot was busy.
+    pub tasks_refused: u64,
 }
 
-/// The coordinator's answer.
+/// The answer to a request.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Response {
+    /// The token was accepted; the connection now acts as its holder.
+    Authenticated {
+        /// Who that is (`admin`).
+        principal: String,
+    },
     /// The join was accepted.
     Joined {
         /// Identifier the coordinator gave the node.
@@ -353,12 +270,12 @@ pub enum Response {
         /// The node's identifier.
         node_id: String,
     },
-    /// Heartbeat noted (also: done, for requests that need no answer but an acknowledgement).
-    HeartbeatAck,
+    /// Done (heartbeat noted, outputs released).
+    Ack,
     /// The cluster's nodes and the coordinator's counters (module bytes sent to nodes, shuffle
     /// bytes relayed).
     ClusterStatus {
-        /// One entry per node that ever registered since the coordinator started.
+        /// The nodes the coordinator knows, alive or recently lost.
         nodes: Vec<NodeInfo>,
         /// The coordinator's counters.
         counters: Counters,
@@ -381,26 +298,30 @@ pub enum Response {
     Jobs(Vec<JobInfo>),
     /// A module's bytes.
     Module(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// A task succeeded.
+    /// A task succeeded; `batches` batches of results follow as [`Response::ResultPart`]s.
     TaskDone {
-        /// Batches for the driver.
-        batches: Vec<serde_bytes::ByteBuf>,
         /// Where its map output is kept.
-        map_output: Option<MapLocation>,
+        map_output: Option<MapOutput>,
         /// Rows skipped by a lenient CSV source, with the first error.
         bad_rows: Option<(u64, String)>,
-        /// Captured stdout and stderr.
+        /// Captured stdout.
         stdout: serde_bytes::ByteBuf,
         /// Captured stderr.
         stderr: serde_bytes::ByteBuf,
+        /// Result batches that follow.
+        batches: u32,
+    },
+    /// A piece of a result batch: batches travel as a stream of parts, so that no reply is
+    /// ever one frame over the limit, however large the results.
+    ResultPart {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        /// This part ends its batch.
+        end_of_batch: bool,
     },
     /// A task failed.
-    TaskFailed {
-        /// Why.
-        message: String,
-        /// Whether another attempt could succeed.
-        retryable: bool,
-    },
+    TaskFailed(TaskFailure),
     /// A batch of a shuffle bucket (many per stream, then `EndOfBucket`).
     BucketBatch(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The bucket is complete.
@@ -421,6 +342,8 @@ pub struct NodeInfo {
     pub name: String,
     /// Task slots.
     pub slots: u32,
+    /// Slots the coordinator's tasks use on it now.
+    pub slots_used: u32,
     /// Shuffle service address.
     pub shuffle_addr: String,
     /// Whether it heartbeated recently.

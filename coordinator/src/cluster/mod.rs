@@ -1,105 +1,76 @@
-//! The coordinator as a network service: it holds the cluster PKI, admits nodes that present the
-//! join token, tracks them through heartbeats, stores modules, runs jobs' drivers and sends their
-//! tasks to nodes, and answers clients that present the admin token.
+//! The coordinator on the network: a QUIC endpoint whose connections are authenticated once into
+//! a [`Principal`] and whose streams are handed to the [`handler`], which maps them onto the
+//! [`CoordinatorApi`]. This module only translates between bytes and requests and enforces what
+//! is about connections:
 //!
-//! Every connection is served by its own task and every stream by its own sub-task; a peer that
-//! sends a malformed, truncated or oversized frame gets its connection closed (and logged),
-//! which affects nobody else.
+//! - a connection is admitted only within the [`limits`] for its address, before its handshake;
+//! - a node is known by its client certificate; anybody else is anonymous until an
+//!   `Authenticate` exchange, may open only a few streams at a time, may send no frame larger
+//!   than [`MAX_ANONYMOUS_FRAME`], and is closed if it has not authenticated within
+//!   [`AUTHENTICATE_WITHIN`];
+//! - a peer that sends a malformed, truncated or oversized frame gets its connection closed (and
+//!   logged), which affects nobody else.
 
-mod jobs;
-mod registry;
-mod remote;
+pub mod limits;
+mod node_link;
 
-pub use registry::{NODE_TIMEOUT, NodeRegistry};
-
-use jobs::{JobTable, ModuleStore};
+use crate::service::handler::{self, Reply};
+use crate::service::nodes::NodeLink;
+use crate::service::{ApiConfig, ApiError, CoordinatorApi, JobFollower, Principal};
+use limits::ConnectionLimits;
+use node_link::QuicNodeLink;
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use weft_runtime::{DataDir, Engine, ModuleCache, SandboxPolicy};
-use weft_wire::pki::{ClusterPki, PkiError, fingerprint, secrets_match};
-use weft_wire::protocol::{Counters, JobEvent, Request, Response};
-use weft_wire::transport::{self, ClientAuth, TransportError};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use weft_wire::frame::DEFAULT_MAX_FRAME;
+use weft_wire::pki::fingerprint;
+use weft_wire::protocol::{JobEvent, MAX_ANONYMOUS_FRAME, Response};
+use weft_wire::transport::{self, AUTHENTICATED_STREAMS, ClientAuth, TransportError};
 
 /// QUIC application error code used when closing a misbehaving peer's connection.
 const CLOSE_PROTOCOL_ERROR: u32 = 1;
+/// How long a connection without a certificate may take to authenticate.
+pub const AUTHENTICATE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Why the coordinator service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// State directory or PKI trouble.
+    /// The state or data directory, or the PKI.
     #[error(transparent)]
-    Pki(#[from] PkiError),
+    Setup(#[from] ApiError),
     /// Listening failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// Anything else while setting up.
-    #[error("{0}")]
-    Setup(String),
-}
-
-/// Everything the coordinator's connections, jobs and executors share.
-pub(crate) struct Shared {
-    pki: ClusterPki,
-    nodes: Mutex<NodeRegistry>,
-    /// Each registered node's mutually authenticated connection, on which tasks are sent.
-    node_conns: Mutex<HashMap<String, quinn::Connection>>,
-    modules: ModuleStore,
-    jobs: JobTable,
-    engine: Engine,
-    data: DataDir,
-    policy: SandboxPolicy,
-    counters: Mutex<Counters>,
-    handle: tokio::runtime::Handle,
 }
 
 /// A running coordinator service.
 pub struct CoordinatorService {
     endpoint: quinn::Endpoint,
-    shared: Arc<Shared>,
+    api: Arc<CoordinatorApi>,
+    limits: Arc<Mutex<ConnectionLimits>>,
+}
+
+fn lock(limits: &Mutex<ConnectionLimits>) -> MutexGuard<'_, ConnectionLimits> {
+    limits.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CoordinatorService {
-    /// Load (or create) the state in `state_dir` and listen on `listen`; jobs read and write in
-    /// `data_dir` and run under `policy`. Must be called inside a tokio runtime.
+    /// Load (or create) the state and listen on `listen`. Must be called inside a tokio runtime
+    /// (it reads the state directory: call it before serving anything).
     pub fn start(
         listen: SocketAddr,
-        state_dir: &Path,
-        data_dir: &Path,
-        policy: SandboxPolicy,
+        config: ApiConfig,
     ) -> Result<CoordinatorService, ServiceError> {
-        let pki = ClusterPki::load_or_create(state_dir)?;
-        let data = DataDir::new(data_dir).map_err(|e| ServiceError::Setup(e.to_string()))?;
-        let modules = ModuleStore::new(state_dir.join("modules"))
-            .map_err(|e| ServiceError::Setup(format!("module store: {e}")))?;
-        let compiled =
-            ModuleCache::open(&state_dir.join("compiled")).map_err(ServiceError::Setup)?;
-        let engine = Engine::new()
-            .map_err(|e| ServiceError::Setup(e.to_string()))?
-            .with_module_cache(compiled);
+        let api = CoordinatorApi::open(config, tokio::runtime::Handle::current())?;
+        let pki = api.pki();
         let endpoint = transport::server_endpoint(
             listen,
             &pki.coordinator,
             pki.ca_der(),
             ClientAuth::Optional,
         )?;
-        let shared = Arc::new(Shared {
-            pki,
-            nodes: Mutex::new(NodeRegistry::default()),
-            node_conns: Mutex::default(),
-            modules,
-            jobs: JobTable::default(),
-            engine,
-            data,
-            policy,
-            counters: Mutex::default(),
-            handle: tokio::runtime::Handle::current(),
-        });
-        Ok(CoordinatorService { endpoint, shared })
+        Ok(CoordinatorService { endpoint, api, limits: Arc::default() })
     }
 
     /// The address actually bound.
@@ -109,66 +80,92 @@ impl CoordinatorService {
 
     /// Serve until the endpoint closes.
     pub async fn serve(self) {
-        tokio::spawn(reap_lost_nodes(self.shared.clone()));
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                api.reap_lost_nodes();
+            }
+        });
         while let Some(incoming) = self.endpoint.accept().await {
-            let shared = self.shared.clone();
+            let ip = incoming.remote_address().ip();
+            if !lock(&self.limits).admit(ip) {
+                tracing::warn!(%ip, "refused a connection: too many from this address");
+                incoming.refuse();
+                continue;
+            }
+            let (api, limits) = (self.api.clone(), self.limits.clone());
             tokio::spawn(async move {
-                match incoming.await {
-                    Ok(conn) => serve_connection(shared, conn).await,
-                    Err(e) => tracing::info!(error = %e, "connection attempt failed"),
-                }
+                let anonymous = match incoming.await {
+                    Ok(conn) => serve_connection(&api, conn, &limits).await,
+                    Err(e) => {
+                        tracing::info!(error = %e, "connection attempt failed");
+                        true
+                    }
+                };
+                lock(&limits).closed(ip, anonymous);
             });
         }
     }
 }
 
-/// Close the connections of nodes that stopped heartbeating: their in-flight tasks fail at once
-/// (and are retried elsewhere) instead of waiting for QUIC's idle timeout, and their map outputs
-/// count as lost.
-async fn reap_lost_nodes(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        let lost: Vec<String> = lock(&shared.nodes)
-            .status(Instant::now())
-            .into_iter()
-            .filter(|n| !n.alive)
-            .map(|n| n.id)
-            .collect();
-        for id in lost {
-            if let Some(conn) = lock(&shared.node_conns).remove(&id) {
-                tracing::warn!(node_id = %id, "node lost: no heartbeat for {NODE_TIMEOUT:?}");
-                conn.close(2u32.into(), b"node lost");
-            }
-        }
+/// Who the connection acts for, once known.
+#[derive(Clone)]
+struct Session {
+    principal: Arc<Mutex<Option<Principal>>>,
+    ip: IpAddr,
+}
+
+impl Session {
+    fn principal(&self) -> Option<Principal> {
+        self.principal.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, principal: Principal) {
+        *self.principal.lock().unwrap_or_else(|p| p.into_inner()) = Some(principal);
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The node id of the peer's client certificate, if it presented one the coordinator issued.
-fn peer_node(shared: &Shared, conn: &quinn::Connection) -> Option<String> {
+fn peer_node(api: &CoordinatorApi, conn: &quinn::Connection) -> Option<Principal> {
     let certs = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-    let leaf = certs.first()?;
-    lock(&shared.nodes).node_for_cert(&fingerprint(leaf)).map(str::to_string)
+    api.node_principal(&fingerprint(certs.first()?))
 }
 
-async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection) {
+/// Serve one connection's streams until it closes; returns whether it never authenticated.
+async fn serve_connection(
+    api: &Arc<CoordinatorApi>,
+    conn: quinn::Connection,
+    limits: &Arc<Mutex<ConnectionLimits>>,
+) -> bool {
     let remote = conn.remote_address();
+    let session = Session { principal: Arc::default(), ip: remote.ip() };
+    if let Some(node) = peer_node(api, &conn) {
+        authenticated(&conn, &session, node, limits);
+    } else {
+        // A stranger that never authenticates does not keep its connection.
+        let (conn, session) = (conn.clone(), session.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(AUTHENTICATE_WITHIN).await;
+            if session.principal().is_none() {
+                tracing::info!(remote = %conn.remote_address(), "closing a connection that did not authenticate");
+                conn.close(CLOSE_PROTOCOL_ERROR.into(), b"authenticate first");
+            }
+        });
+    }
     loop {
         let (tx, rx) = match conn.accept_bi().await {
             Ok(streams) => streams,
             Err(e) => {
                 tracing::debug!(%remote, error = %e, "connection closed");
-                return;
+                return session.principal().is_none();
             }
         };
-        let shared = shared.clone();
-        let conn = conn.clone();
+        let (api, conn, session, limits) =
+            (api.clone(), conn.clone(), session.clone(), limits.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(&shared, &conn, tx, rx).await {
+            if let Err(e) = serve_stream(&api, &conn, &session, &limits, tx, rx).await {
                 tracing::warn!(%remote, error = %e, "closing connection after a protocol error");
                 conn.close(CLOSE_PROTOCOL_ERROR.into(), b"protocol error");
             }
@@ -176,179 +173,69 @@ async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection) {
     }
 }
 
-async fn serve_stream(
-    shared: &Arc<Shared>,
+fn authenticated(
     conn: &quinn::Connection,
+    session: &Session,
+    principal: Principal,
+    limits: &Mutex<ConnectionLimits>,
+) {
+    session.set(principal);
+    conn.set_max_concurrent_bi_streams(AUTHENTICATED_STREAMS.into());
+    lock(limits).authenticated(session.ip);
+}
+
+async fn serve_stream(
+    api: &Arc<CoordinatorApi>,
+    conn: &quinn::Connection,
+    session: &Session,
+    limits: &Mutex<ConnectionLimits>,
     tx: quinn::SendStream,
     rx: quinn::RecvStream,
 ) -> Result<(), TransportError> {
-    let Some((request, tx)) = transport::accept_request(tx, rx).await? else {
+    let principal = session.principal();
+    let max_frame = if principal.is_some() { DEFAULT_MAX_FRAME } else { MAX_ANONYMOUS_FRAME };
+    let Some((request, tx)) = transport::accept_request(tx, rx, max_frame).await? else {
         return Ok(());
     };
-    if let Request::Follow { token_secret, job_id } = request {
-        return follow(shared, tx, &token_secret, &job_id).await;
-    }
-    let response = handle(shared, conn, request).await;
-    transport::respond(tx, &response).await
-}
-
-fn refused(reason: &str) -> Response {
-    Response::Refused { reason: reason.to_string() }
-}
-
-fn admin_ok(shared: &Shared, conn: &quinn::Connection, secret: &str) -> bool {
-    let ok = secrets_match(secret, &shared.pki.admin_token.secret);
-    if !ok {
-        tracing::warn!(remote = %conn.remote_address(), "refused a client with a wrong admin token");
-    }
-    ok
-}
-
-async fn handle(shared: &Arc<Shared>, conn: &quinn::Connection, request: Request) -> Response {
-    let now = Instant::now();
-    match request {
-        Request::Join { token_secret, name, csr_pem } => {
-            if !secrets_match(&token_secret, &shared.pki.join_token.secret) {
-                tracing::warn!(remote = %conn.remote_address(), "refused a node with a wrong join token");
-                return refused("invalid join token");
-            }
-            let cert_pem = match shared.pki.sign_node_csr(&csr_pem) {
-                Ok(pem) => pem,
-                Err(e) => return refused(&format!("cannot sign the certificate request: {e}")),
-            };
-            let Ok(cert) = CertificateDer::from_pem_slice(cert_pem.as_bytes()) else {
-                return refused("internal error: the signed certificate does not parse");
-            };
-            let node_id = lock(&shared.nodes).joined(&name, fingerprint(&cert), now);
-            tracing::info!(%node_id, %name, remote = %conn.remote_address(), "node joined");
-            Response::Joined { node_id, cert_pem, ca_pem: shared.pki.ca_pem().to_string() }
+    let Some(principal) = principal else {
+        let (response, principal) = handler::handle_anonymous(api, request);
+        if let Some(principal) = principal {
+            authenticated(conn, session, principal, limits);
+        } else if matches!(response, Response::Refused { .. }) {
+            tracing::warn!(remote = %conn.remote_address(), ?response, "refused an unauthenticated request");
         }
-        Request::Register { slots, shuffle_addr } => {
-            let Some(id) = peer_node(shared, conn) else {
-                return refused("registering requires the node certificate issued at join");
-            };
-            lock(&shared.nodes).registered(&id, slots, shuffle_addr, now);
-            lock(&shared.node_conns).insert(id.clone(), conn.clone());
-            tracing::info!(node_id = %id, slots, "node registered");
-            Response::Registered { node_id: id }
-        }
-        Request::Heartbeat { counters, .. } => {
-            let Some(id) = peer_node(shared, conn) else {
-                return refused("heartbeats require the node certificate issued at join");
-            };
-            lock(&shared.nodes).heartbeat(&id, counters, now);
-            Response::HeartbeatAck
-        }
-        Request::FetchModule { hash } => {
-            if peer_node(shared, conn).is_none() {
-                return refused("modules are served to nodes only");
-            }
-            match shared.modules.get(&hash) {
-                Some(bytes) => {
-                    lock(&shared.counters).module_bytes_sent += bytes.len() as u64;
-                    Response::Module(bytes.to_vec())
-                }
-                None => refused(&format!("unknown module {hash}")),
-            }
-        }
-        Request::ClusterStatus { token_secret } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            let nodes = lock(&shared.nodes).status(now);
-            Response::ClusterStatus { nodes, counters: lock(&shared.counters).clone() }
-        }
-        Request::HasModule { token_secret, hash } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            Response::ModuleStatus { present: shared.modules.get(&hash).is_some() }
-        }
-        Request::UploadModule { token_secret, hash, wasm } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            match shared.modules.put(&hash, wasm) {
-                Ok(()) => Response::ModuleStored,
-                Err(e) => refused(&e),
-            }
-        }
-        Request::Submit { token_secret, hash, args } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            let shared = shared.clone();
-            // Compiling a module takes a moment: not on the async threads.
-            let submitted =
-                tokio::task::spawn_blocking(move || jobs::submit(&shared, &hash, args)).await;
-            match submitted {
-                Ok(Ok(job_id)) => Response::Submitted { job_id },
-                Ok(Err(e)) => refused(&e),
-                Err(e) => refused(&format!("internal error: {e}")),
-            }
-        }
-        Request::Jobs { token_secret } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            Response::Jobs(shared.jobs.list())
-        }
-        Request::JobStatus { token_secret, job_id } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            match shared.jobs.get(&job_id) {
-                Some(job) => Response::Jobs(vec![job.info()]),
-                None => refused(&format!("no job {job_id}")),
-            }
-        }
-        Request::Cancel { token_secret, job_id } => {
-            if !admin_ok(shared, conn, &token_secret) {
-                return refused("invalid admin token");
-            }
-            match shared.jobs.get(&job_id) {
-                Some(job) => {
-                    job.cancel();
-                    tracing::info!(job = %job_id, "job cancelled");
-                    Response::Jobs(vec![job.info()])
-                }
-                None => refused(&format!("no job {job_id}")),
-            }
-        }
-        Request::Follow { .. } => refused("internal error: follow is streamed"),
-        Request::RunTask(_) | Request::FetchBucket { .. } | Request::ReleaseShuffle { .. } => {
-            refused("the coordinator does not run tasks")
-        }
-    }
-}
-
-/// Stream a job's events until it finishes.
-async fn follow(
-    shared: &Arc<Shared>,
-    mut tx: quinn::SendStream,
-    secret: &str,
-    job_id: &str,
-) -> Result<(), TransportError> {
-    if !secrets_match(secret, &shared.pki.admin_token.secret) {
-        return transport::respond(tx, &refused("invalid admin token")).await;
-    }
-    let Some(job) = shared.jobs.get(job_id) else {
-        return transport::respond(tx, &refused(&format!("no job {job_id}"))).await;
+        return transport::respond(tx, &response).await;
     };
-    let mut sent = 0;
+    let link: Option<Arc<dyn NodeLink>> = match &principal {
+        Principal::Node(id) => {
+            Some(Arc::new(QuicNodeLink { node_id: id.clone(), conn: conn.clone() }))
+        }
+        Principal::Admin => None,
+    };
+    match handler::handle(api, &principal, request, link).await {
+        Reply::One(response) => transport::respond(tx, &response).await,
+        Reply::Follow(follower) => follow(follower, tx).await,
+    }
+}
+
+/// Stream a job's events until it ends.
+async fn follow(
+    mut follower: JobFollower,
+    mut tx: quinn::SendStream,
+) -> Result<(), TransportError> {
     loop {
-        let notified = job.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let events = job.events_from(sent);
-        for event in &events {
-            transport::send(&mut tx, &Response::Event(event.clone())).await?;
-            if matches!(event, JobEvent::Finished { .. }) {
+        let events = follower.next().await;
+        if events.is_empty() {
+            let _ = tx.finish();
+            return Ok(());
+        }
+        for event in events {
+            let last = matches!(event, JobEvent::Finished { .. });
+            transport::send(&mut tx, &Response::Event(event)).await?;
+            if last {
                 let _ = tx.finish();
                 return Ok(());
             }
         }
-        sent += events.len();
-        notified.await;
     }
 }

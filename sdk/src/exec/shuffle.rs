@@ -150,7 +150,7 @@ pub(crate) fn read_reduced<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
     // SAFETY: checked zero-sized by `reduce_by_key`.
     let f: F = unsafe { conjure() };
     let mut merged = CombineTable::<K, V>::new();
-    for (k, v) in batches::<(K, V)>() {
+    for (k, v) in batches::<(K, V)>(0) {
         set_op(op);
         merged.combine(k, v, &f);
     }
@@ -161,7 +161,7 @@ pub(crate) fn read_reduced<K: Key, V: Record, F: Fn(V, V) -> V + 'static>(
 /// Reduce side of `group_by_key`: all values of each key.
 pub(crate) fn read_grouped<K: Key, V: Record>(_arg: &[u8], _op: u32) -> Result<Erased> {
     let mut groups = FxHashMap::<K, Vec<V>>::default();
-    for (k, v) in batches::<(K, V)>() {
+    for (k, v) in batches::<(K, V)>(0) {
         groups.entry(k).or_default().push(v);
     }
     let it: Iter<(K, Vec<V>)> = Box::new(groups.into_iter());

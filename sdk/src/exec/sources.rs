@@ -7,12 +7,13 @@ use crate::{Error, Record, Result};
 
 /// Records of type `T` from MessagePack batches (inline partitions).
 pub(crate) fn records<T: Record>(_arg: &[u8], _op: u32) -> Result<Erased> {
-    Ok(Erased::new::<T>(Box::new(batches::<T>())))
+    Ok(Erased::new::<T>(Box::new(batches::<T>(0))))
 }
 
-/// Every record of every remaining input batch, each batch a MessagePack `Vec<T>`.
-pub(crate) fn batches<T: Record>() -> impl Iterator<Item = T> {
-    std::iter::from_fn(crate::host::input_next).flat_map(|batch| {
+/// Every record of every remaining batch of the task's input number `input`, each batch a
+/// MessagePack `Vec<T>`.
+pub(crate) fn batches<T: Record>(input: u32) -> impl Iterator<Item = T> {
+    std::iter::from_fn(move || crate::host::input_next(input)).flat_map(|batch| {
         match rmp_serde::from_slice::<Vec<T>>(&batch) {
             Ok(records) => records,
             Err(e) => {
@@ -86,7 +87,7 @@ impl Iterator for TextLines {
                     }
                 }
             }
-            match crate::host::input_next() {
+            match crate::host::input_next(0) {
                 None => {
                     self.done = true;
                     return None;

@@ -1,0 +1,265 @@
+//! `weft submit`, `weft jobs`, `weft status` and `weft cancel`: clients of a coordinator.
+//!
+//! A client connects trusting only the CA its token names, authenticates the connection once
+//! with the token, then sends its requests. `--json` prints what the coordinator answered as
+//! JSON, for scripts and tests.
+
+use crate::server::{resolve, runtime};
+use anyhow::bail;
+use std::io::Write;
+use std::process::ExitCode;
+use weft_wire::pki::{Token, TokenKind};
+use weft_wire::protocol::{JobEvent, JobInfo, NodeInfo, Request, Response};
+use weft_wire::transport::{self, ClientEndpoint, ServerTrust};
+
+/// How a client reaches and authenticates to the coordinator.
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    /// The coordinator's address.
+    #[arg(long)]
+    coordinator: String,
+    /// The admin token (the coordinator's `admin-token` file).
+    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    json: bool,
+    /// A job to show; without it, the cluster's nodes and counters.
+    job: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The job to stop.
+    job: String,
+}
+
+#[derive(clap::Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The job: a .wasm built with `cargo build --release --target wasm32-wasip1`.
+    job: std::path::PathBuf,
+    /// Stream the job's output and progress, and exit with its status.
+    #[arg(long)]
+    follow: bool,
+    /// Arguments for the job, after `--`.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// An authenticated connection to the coordinator.
+struct Client {
+    conn: quinn::Connection,
+    _endpoint: ClientEndpoint,
+}
+
+impl Client {
+    async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+        let addr = resolve(&args.coordinator)?;
+        let token = Token::parse(&args.token, TokenKind::Admin)?;
+        let endpoint =
+            transport::client_endpoint(ServerTrust::PinnedCa(token.ca_fingerprint.clone()), None)?;
+        let conn = transport::connect(&endpoint, addr).await?;
+        let client = Client { conn, _endpoint: endpoint };
+        client.request(Request::Authenticate { token_secret: token.secret }).await?;
+        Ok(client)
+    }
+
+    async fn request(&self, request: Request) -> anyhow::Result<Response> {
+        match transport::request(&self.conn, &request).await? {
+            Response::Refused { reason } => bail!("the coordinator refused: {reason}"),
+            other => Ok(other),
+        }
+    }
+
+    async fn jobs(&self, request: Request) -> anyhow::Result<Vec<JobInfo>> {
+        match self.request(request).await? {
+            Response::Jobs(jobs) => Ok(jobs),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+}
+
+fn print_jobs(jobs: &[JobInfo]) {
+    for j in jobs {
+        let error = j.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default();
+        println!(
+            "{:<8} {:<10} {:>6}s  {}{error}",
+            j.id,
+            j.state,
+            j.run_secs,
+            &j.module_hash[..12.min(j.module_hash.len())]
+        );
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn print_nodes(nodes: &[NodeInfo], counters: &weft_wire::protocol::Counters) {
+    let alive = nodes.iter().filter(|n| n.alive).count();
+    let slots: u32 = nodes.iter().filter(|n| n.alive).map(|n| n.slots).sum();
+    println!("{alive} node(s) alive, {slots} slot(s)");
+    println!(
+        "coordinator: module_bytes_sent={} shuffle_bytes_relayed={}",
+        counters.module_bytes_sent, counters.shuffle_bytes_relayed
+    );
+    for n in nodes {
+        let state = if n.alive { "alive" } else { "lost" };
+        let c = &n.counters;
+        println!(
+            "{:<8} {:<6} {:>3} slots ({} used)  {:<16} tasks={} running={} peak_running={} \
+             module_bytes_received={} compilations={} shuffle_bytes_fetched={} \
+             shuffle_bytes_served={} map_outputs_held={} shuffle_bytes_spilled={} last_seen_ms={}",
+            n.id,
+            state,
+            n.slots,
+            n.slots_used,
+            n.name,
+            c.tasks,
+            c.running_tasks,
+            c.peak_running_tasks,
+            c.module_bytes_sent,
+            c.compilations,
+            c.shuffle_bytes_fetched,
+            c.shuffle_bytes_served,
+            c.map_outputs_held,
+            c.shuffle_bytes_spilled,
+            n.last_seen_ms
+        );
+    }
+}
+
+/// `weft status [JOB]`.
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        if let Some(job_id) = args.job {
+            let jobs = client.jobs(Request::JobStatus { job_id }).await?;
+            match args.json {
+                true => print_json(&jobs)?,
+                false => print_jobs(&jobs),
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let Response::ClusterStatus { nodes, counters } =
+            client.request(Request::ClusterStatus).await?
+        else {
+            bail!("unexpected answer");
+        };
+        if args.json {
+            print_json(&serde_json::json!({ "nodes": nodes, "counters": counters }))?;
+        } else {
+            print_nodes(&nodes, &counters);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `weft cancel JOB`.
+pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        let jobs = client.jobs(Request::Cancel { job_id: args.job.clone() }).await?;
+        eprintln!("cancelling {}", args.job);
+        print_jobs(&jobs);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `weft jobs`.
+pub fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        let jobs = client.jobs(Request::Jobs).await?;
+        match args.json {
+            true => print_json(&jobs)?,
+            false => print_jobs(&jobs),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `weft submit`.
+pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let wasm = std::fs::read(&args.job)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.job.display()))?;
+    if !wasm.starts_with(b"\0asm") {
+        bail!("{} is not a WebAssembly module", args.job.display());
+    }
+    let hash = weft_wire::pki::sha256_hex(&wasm);
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        let present = matches!(
+            client.request(Request::HasModule { hash: hash.clone() }).await?,
+            Response::ModuleStatus { present: true }
+        );
+        if !present {
+            client.request(Request::UploadModule { hash: hash.clone(), wasm }).await?;
+            eprintln!("uploaded module {}", &hash[..12]);
+        }
+        let Response::Submitted { job_id } =
+            client.request(Request::Submit { hash, args: args.args }).await?
+        else {
+            bail!("unexpected answer");
+        };
+        eprintln!("submitted {job_id}");
+        if !args.follow {
+            println!("{job_id}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        follow(&client, &job_id).await
+    })
+}
+
+/// Print a job's events until it ends; exit with its status.
+async fn follow(client: &Client, job_id: &str) -> anyhow::Result<ExitCode> {
+    let request = Request::Follow { job_id: job_id.to_string() };
+    let far = std::time::Instant::now() + transport::REQUEST_TIMEOUT;
+    let mut events = transport::open_request(&client.conn, &request, far).await?;
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    loop {
+        match events.next::<Response>().await? {
+            Some(Response::Event(JobEvent::Stdout(b))) => {
+                stdout.write_all(&b)?;
+                stdout.flush()?;
+            }
+            Some(Response::Event(JobEvent::Stderr(b))) => stderr.write_all(&b)?,
+            Some(Response::Event(JobEvent::Progress(message))) => {
+                writeln!(stderr, "[{job_id}] {message}")?;
+            }
+            Some(Response::Event(JobEvent::Finished { exit_code, error })) => {
+                if let Some(e) = error {
+                    eprintln!("weft: {job_id} failed: {e}");
+                } else if exit_code != 0 {
+                    eprintln!("weft: {job_id} exited with status {exit_code}");
+                }
+                return Ok(ExitCode::from(exit_code.clamp(0, 255) as u8));
+            }
+            Some(Response::Refused { reason }) => bail!("the coordinator refused: {reason}"),
+            Some(other) => bail!("unexpected answer {other:?}"),
+            None => bail!("the coordinator ended the stream before {job_id} finished"),
+        }
+    }
+}

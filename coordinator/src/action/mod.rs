@@ -1,0 +1,411 @@
+//! One action, from stages to the driver's reply.
+//!
+//! [`ActionRun`] is the action as a state machine, with no I/O and no clocks (quinn's shape for
+//! protocol cores): ask it for the next [`TaskSpec`] to launch, feed it every
+//! [`ExecutorEvent`], drain the [`ActionEvent`]s it has for people watching, and take its result
+//! once it is finished. [`run_action`] is the thin loop that connects it to an [`Executor`];
+//! everything that decides anything — which outcome counts, what a lost node costs, when results
+//! are too large, when the action is over — is here, and is tested in memory against a scripted
+//! executor (`tests`).
+//!
+//! Outcomes are matched to what is running by their [`weft_abi::task::TaskId`]: job, action,
+//! stage, partition and attempt. Anything else — an outcome of an earlier action that failed
+//! while its tasks still ran, a second report of the same attempt — is dropped and counted,
+//! never recorded.
+
+mod run;
+#[cfg(test)]
+mod tests;
+
+pub use run::{ActionObserver, NO_NODES_TIMEOUT, run_action};
+
+use crate::executor::{ExecutorEvent, TaskOutcome, TaskSuccess};
+use crate::scheduler::{ActionState, Scheduler};
+use crate::stages::{JobGraph, StageInput, StageOutput};
+use bytes::Bytes;
+use std::collections::{HashSet, VecDeque};
+use weft_abi::plan::{ActionOutput, InlineBatch};
+use weft_abi::task::{
+    BucketPiece, FailureKind, MapOutput, MapOutputId, PartTarget, ShuffleKey, ShuffleRead,
+    TaskFailure, TaskId, TaskInput, TaskLimits, TaskOutput, TaskSpec,
+};
+
+/// What an action needs to know about its job.
+#[derive(Debug, Clone)]
+pub struct ActionSettings {
+    /// The job.
+    pub job: String,
+    /// The action's number within the job, from 1.
+    pub action: u32,
+    /// The job's module.
+    pub module_hash: String,
+    /// Sandbox limits of every task.
+    pub limits: TaskLimits,
+    /// The job's shuffle key.
+    pub key: ShuffleKey,
+    /// Most bytes of results the action may return to the driver, all tasks together.
+    pub result_limit: u64,
+    /// Where the parts of a saving action go (its staging directory).
+    pub staging: Option<String>,
+}
+
+/// What people following the action may want to know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionEvent {
+    /// The action's stages are planned: (description, tasks) of each, parents first.
+    Planned(Vec<(String, u32)>),
+    /// A task of `stage` completed; `done` of `total` are complete.
+    TaskDone {
+        /// The stage.
+        stage: usize,
+        /// Its completed tasks.
+        done: usize,
+        /// Its tasks.
+        total: usize,
+    },
+    /// Every task of `stage` completed.
+    StageDone {
+        /// The stage.
+        stage: usize,
+        /// The action's number of stages.
+        stages: usize,
+        /// The stage's tasks.
+        tasks: usize,
+        /// Its description.
+        describe: String,
+    },
+    /// A line for the job's log: what a task printed, a warning, a retry.
+    Log(String),
+    /// The action is over (whatever its result).
+    Ended,
+}
+
+/// The state of one action while it runs.
+pub struct ActionRun {
+    settings: ActionSettings,
+    graph: JobGraph,
+    scheduler: Scheduler,
+    /// Map outputs by stage and partition (empty for stages that write no shuffle).
+    map_outputs: Vec<Vec<Option<MapOutput>>>,
+    /// The final stage's batches by partition, for the driver.
+    results: Vec<Option<Vec<Bytes>>>,
+    result_bytes: u64,
+    bad_rows: Option<(u64, String)>,
+    /// Nodes known to be gone: what they report now is not to be trusted.
+    lost_nodes: HashSet<String>,
+    events: VecDeque<ActionEvent>,
+    stale: u64,
+}
+
+impl ActionRun {
+    /// Start running `graph`.
+    pub fn new(settings: ActionSettings, graph: JobGraph) -> ActionRun {
+        let scheduler =
+            Scheduler::new(graph.stages.iter().map(|s| (s.partitions, s.parents.clone())));
+        let map_outputs = graph
+            .stages
+            .iter()
+            .map(|s| match s.output {
+                StageOutput::Shuffle { .. } => vec![None; s.partitions as usize],
+                _ => Vec::new(),
+            })
+            .collect();
+        let last = graph.stages.last().map_or(0, |s| s.partitions as usize);
+        let planned = graph.stages.iter().map(|s| (s.describe(), s.partitions)).collect();
+        ActionRun {
+            settings,
+            graph,
+            scheduler,
+            map_outputs,
+            results: vec![None; last],
+            result_bytes: 0,
+            bad_rows: None,
+            lost_nodes: HashSet::new(),
+            events: VecDeque::from([ActionEvent::Planned(planned)]),
+            stale: 0,
+        }
+    }
+
+    /// Whether a task is ready to launch.
+    pub fn has_ready_task(&self) -> bool {
+        self.scheduler.has_ready_task()
+    }
+
+    /// The next task to launch, if one is ready (it counts as running from now on).
+    pub fn next_task(&mut self) -> Option<TaskSpec> {
+        let attempt = self.scheduler.next_task()?;
+        let stage = &self.graph.stages[attempt.stage];
+        let p = attempt.partition;
+        let mut inputs = Vec::with_capacity(stage.inputs.len());
+        for input in &stage.inputs {
+            inputs.push(match input {
+                StageInput::Inline(batches) => {
+                    batches.get(p as usize).cloned().map_or(TaskInput::Empty, TaskInput::Inline)
+                }
+                StageInput::Files(splits) => {
+                    splits.get(p as usize).cloned().map_or(TaskInput::Empty, TaskInput::Split)
+                }
+                StageInput::Shuffle { from } => {
+                    let maps = &self.map_outputs[*from];
+                    let missing: Vec<u32> =
+                        (0..maps.len() as u32).filter(|&m| maps[m as usize].is_none()).collect();
+                    if !missing.is_empty() {
+                        // Never a partial input: the missing outputs are computed (again) first.
+                        tracing::warn!(
+                            stage = from,
+                            ?missing,
+                            "map outputs missing; recomputing them"
+                        );
+                        let from = *from;
+                        self.scheduler.put_back(attempt);
+                        self.scheduler.outputs_lost(from, &missing);
+                        return None;
+                    }
+                    let pieces = maps
+                        .iter()
+                        .flatten()
+                        .map(|m| BucketPiece {
+                            map: m.id.clone(),
+                            node_id: m.node_id.clone(),
+                            shuffle_addr: m.shuffle_addr.clone(),
+                            bytes: m.bucket_bytes[p as usize],
+                        })
+                        .collect();
+                    TaskInput::Shuffle(ShuffleRead {
+                        bucket: p,
+                        key: self.settings.key.clone(),
+                        pieces,
+                    })
+                }
+            });
+        }
+        let s = &self.settings;
+        let output = match (&stage.output, &s.staging) {
+            (StageOutput::Shuffle { buckets }, _) => TaskOutput::Buckets {
+                buckets: *buckets,
+                id: self.map_output_id(attempt.stage, p),
+                key: s.key.clone(),
+            },
+            (StageOutput::Parts, Some(staging)) => TaskOutput::Part(PartTarget {
+                staging: staging.clone(),
+                partition: p,
+                attempt: attempt.attempt,
+            }),
+            _ => TaskOutput::Driver,
+        };
+        Some(TaskSpec {
+            id: TaskId {
+                job: s.job.clone(),
+                action: s.action,
+                stage: attempt.stage as u32,
+                stage_attempt: attempt.stage_attempt,
+                partition: p,
+                attempt: attempt.attempt,
+            },
+            module_hash: s.module_hash.clone(),
+            limits: s.limits,
+            guest: stage.guest.clone(),
+            inputs,
+            output,
+        })
+    }
+
+    fn map_output_id(&self, stage: usize, partition: u32) -> MapOutputId {
+        MapOutputId {
+            job: self.settings.job.clone(),
+            action: self.settings.action,
+            stage: stage as u32,
+            partition,
+        }
+    }
+
+    /// Take in what happened where tasks run.
+    pub fn on_event(&mut self, event: ExecutorEvent) {
+        match event {
+            ExecutorEvent::Finished(outcome) => self.on_outcome(outcome),
+            ExecutorEvent::NodeLost(node) => self.on_node_lost(node),
+            ExecutorEvent::SlotsChanged => {}
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: TaskOutcome) {
+        let id = &outcome.id;
+        let (stage, p) = (id.stage as usize, id.partition);
+        if id.job != self.settings.job
+            || id.action != self.settings.action
+            || !self.scheduler.is_running(stage, p, id.attempt)
+        {
+            tracing::debug!(task = %id, "dropping an outcome of a task that is not running");
+            self.stale += 1;
+            return;
+        }
+        let result = match outcome.result {
+            Ok(success) => self.check(&outcome.id, &outcome.node, success),
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(success) => self.record(&outcome.id, success),
+            Err(failure) => {
+                tracing::debug!(task = %id, error = %failure.message, "task failed");
+                if let FailureKind::FetchFailed(map) = &failure.kind {
+                    self.forget_map_output(map);
+                }
+                self.scheduler.failed(stage, p, id.attempt, &failure);
+                if self.scheduler.state() == ActionState::Running {
+                    self.log(format!("retrying {id}: {}", failure.message));
+                }
+            }
+        }
+    }
+
+    /// A success is only taken as one if it holds what the stage must produce.
+    fn check(
+        &mut self,
+        id: &TaskId,
+        node: &str,
+        success: TaskSuccess,
+    ) -> Result<TaskSuccess, TaskFailure> {
+        let stage = &self.graph.stages[id.stage as usize];
+        if let StageOutput::Shuffle { buckets } = stage.output {
+            if self.lost_nodes.contains(node) {
+                return Err(TaskFailure::infrastructure(format!("node {node} was lost")));
+            }
+            let expected = self.map_output_id(id.stage as usize, id.partition);
+            let fits = success
+                .map_output
+                .as_ref()
+                .is_some_and(|m| m.id == expected && m.bucket_bytes.len() == buckets as usize);
+            if !fits {
+                return Err(TaskFailure::infrastructure(format!(
+                    "node {node} reported no map output of {buckets} buckets for {id}"
+                )));
+            }
+        }
+        if stage.output == StageOutput::Driver {
+            let bytes: u64 = success.batches.iter().map(|b| b.len() as u64).sum();
+            self.result_bytes += bytes;
+            if self.result_bytes > self.settings.result_limit {
+                return Err(TaskFailure::job(format!(
+                    "the action's results exceed the {} MiB limit for what is returned to the \
+                     driver (--max-result-size); reduce them before collecting, or save them \
+                     instead",
+                    self.settings.result_limit >> 20
+                )));
+            }
+        }
+        Ok(success)
+    }
+
+    fn record(&mut self, id: &TaskId, success: TaskSuccess) {
+        let (stage, p) = (id.stage as usize, id.partition);
+        for (stream, bytes) in [("stdout", &success.stdout), ("stderr", &success.stderr)] {
+            for line in String::from_utf8_lossy(bytes).lines() {
+                self.log(format!("[stage {stage} task {p} {stream}] {line}"));
+            }
+        }
+        if let Some((n, first)) = success.bad_rows {
+            self.bad_rows.get_or_insert((0, first)).0 += n;
+        }
+        match self.graph.stages[stage].output {
+            StageOutput::Shuffle { .. } => self.map_outputs[stage][p as usize] = success.map_output,
+            StageOutput::Driver => self.results[p as usize] = Some(success.batches),
+            StageOutput::Parts => {}
+        }
+        self.scheduler.succeeded(stage, p, id.attempt);
+        let (done, total) = self.scheduler.progress(stage);
+        tracing::debug!(stage, partition = p, done, total, "task finished");
+        self.events.push_back(ActionEvent::TaskDone { stage, done, total });
+        if done == total {
+            self.events.push_back(ActionEvent::StageDone {
+                stage,
+                stages: self.graph.stages.len(),
+                tasks: total,
+                describe: self.graph.stages[stage].describe(),
+            });
+        }
+        if self.scheduler.state() == ActionState::Succeeded
+            && let Some((rows, first)) = &self.bad_rows
+        {
+            let line = format!("warning: skipped {rows} malformed CSV row(s); the first: {first}");
+            self.log(line);
+        }
+    }
+
+    /// A map output can no longer be read: forget it and compute it again.
+    fn forget_map_output(&mut self, map: &MapOutputId) {
+        if map.job != self.settings.job || map.action != self.settings.action {
+            return;
+        }
+        let stage = map.stage as usize;
+        if let Some(slot) =
+            self.map_outputs.get_mut(stage).and_then(|m| m.get_mut(map.partition as usize))
+            && slot.take().is_some()
+        {
+            tracing::warn!(
+                stage,
+                partition = map.partition,
+                "a map output could not be fetched; recomputing it"
+            );
+            self.scheduler.outputs_lost(stage, &[map.partition]);
+        }
+    }
+
+    fn on_node_lost(&mut self, node: String) {
+        for (stage, maps) in self.map_outputs.iter_mut().enumerate() {
+            let lost: Vec<u32> = (0..maps.len())
+                .filter(|&p| maps[p].as_ref().is_some_and(|m| m.node_id == node))
+                .map(|p| p as u32)
+                .collect();
+            for &p in &lost {
+                maps[p as usize] = None;
+            }
+            if !lost.is_empty() {
+                tracing::warn!(stage, partitions = ?lost, %node, "map outputs lost with their node; recomputing them");
+                self.scheduler.outputs_lost(stage, &lost);
+            }
+        }
+        self.lost_nodes.insert(node);
+    }
+
+    fn log(&mut self, line: String) {
+        self.events.push_back(ActionEvent::Log(line));
+    }
+
+    /// Fail the action for a reason from outside (the job was cancelled, the executor is gone).
+    pub fn fail(&mut self, message: String) {
+        self.scheduler.fail(message);
+    }
+
+    /// Tasks launched and not reported yet.
+    pub fn running(&self) -> usize {
+        self.scheduler.running()
+    }
+
+    /// Outcomes dropped because they matched nothing running.
+    pub fn stale_outcomes(&self) -> u64 {
+        self.stale
+    }
+
+    /// Whether the action is over: every task succeeded, or it failed (tasks still running are
+    /// not waited for; whatever they report later is stale).
+    pub fn is_finished(&self) -> bool {
+        self.scheduler.state() != ActionState::Running
+    }
+
+    /// The next event for people following, if any.
+    pub fn poll_event(&mut self) -> Option<ActionEvent> {
+        self.events.pop_front()
+    }
+
+    /// The action's result: the final stage's batches in partition order, or why it failed.
+    pub fn finish(self) -> Result<ActionOutput, String> {
+        match self.scheduler.state() {
+            ActionState::Succeeded => {}
+            ActionState::Failed(message) => return Err(message),
+            ActionState::Running => return Err("the action ended with tasks left".into()),
+        }
+        let batches =
+            self.results.into_iter().flatten().flatten().map(|b| InlineBatch(b.to_vec())).collect();
+        Ok(ActionOutput { batches })
+    }
+}

@@ -1,0 +1,132 @@
+//! Serving a driver's actions: what the host does when a job's `main` calls `run_action`.
+//!
+//! [`JobActions`] holds what every action of one job shares — the job's identity, module,
+//! limits and shuffle key, its storage, its executor and whoever follows it — and runs each
+//! request: plan its stages, reserve its output directory if it saves one, run it through
+//! [`run_action`], release its map outputs, commit the output. [`driver_handler`] is the
+//! sandbox-facing side: bytes in, bytes out, and the last failure remembered so that a driver
+//! that exits with an error can be reported with its cause.
+
+use crate::action::{ActionObserver, ActionRun, ActionSettings, run_action};
+use crate::executor::Executor;
+use crate::stages::plan_stages;
+use std::sync::{Arc, Mutex};
+use weft_abi::plan::{ActionKind, ActionReply, ActionRequest};
+use weft_abi::task::{ShuffleKey, TaskLimits};
+use weft_storage::Storage;
+use weft_storage::staged::StagedDir;
+
+/// Default most bytes of results an action may return to the driver (Spark's
+/// `spark.driver.maxResultSize` is 1 GiB too).
+pub const DEFAULT_RESULT_LIMIT: u64 = 1 << 30;
+
+/// What every action of a job shares.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// The job's id.
+    pub job: String,
+    /// Its module's hash.
+    pub module_hash: String,
+    /// Sandbox limits of its tasks.
+    pub limits: TaskLimits,
+    /// Its shuffle key (an unguessable secret).
+    pub key: ShuffleKey,
+    /// Most bytes of results one action may return to the driver.
+    pub result_limit: u64,
+    /// Largest split of a text or CSV input (default: 16 MiB).
+    pub split_bytes: Option<u64>,
+}
+
+/// Runs the actions of one job.
+pub struct JobActions<E> {
+    settings: JobSettings,
+    storage: Arc<dyn Storage>,
+    executor: E,
+    observer: Box<dyn ActionObserver + Send>,
+    actions: u32,
+}
+
+impl<E: Executor> JobActions<E> {
+    /// Actions of the job `settings` describes, reading and writing `storage`, running on
+    /// `executor`, followed by `observer`.
+    pub fn new(
+        settings: JobSettings,
+        storage: Arc<dyn Storage>,
+        executor: E,
+        observer: Box<dyn ActionObserver + Send>,
+    ) -> JobActions<E> {
+        JobActions { settings, storage, executor, observer, actions: 0 }
+    }
+
+    /// Run one action to its end.
+    pub fn run(&mut self, request: &ActionRequest) -> ActionReply {
+        self.actions += 1;
+        let action = self.actions;
+        let reply = match self.try_run(request, action) {
+            Ok(output) => ActionReply::Done(output),
+            Err(message) => ActionReply::Failed(message),
+        };
+        self.executor.action_ended(&self.settings.job, action);
+        reply
+    }
+
+    fn try_run(
+        &mut self,
+        request: &ActionRequest,
+        action: u32,
+    ) -> Result<weft_abi::plan::ActionOutput, String> {
+        let s = &self.settings;
+        let graph = plan_stages(request, &*self.storage, self.executor.capacity(), s.split_bytes)
+            .map_err(|e| e.to_string())?;
+        let output = match &request.kind {
+            ActionKind::SaveText { path } => {
+                Some(StagedDir::create(self.storage.clone(), path).map_err(|e| e.to_string())?)
+            }
+            ActionKind::ToDriver => None,
+        };
+        let settings = ActionSettings {
+            job: s.job.clone(),
+            action,
+            module_hash: s.module_hash.clone(),
+            limits: s.limits,
+            key: s.key.clone(),
+            result_limit: s.result_limit,
+            staging: output.as_ref().map(|o| o.staging().to_string()),
+        };
+        let run = ActionRun::new(settings, graph);
+        let result = run_action(&mut self.executor, &mut *self.observer, run)?;
+        if let Some(output) = output {
+            output.commit().map_err(|e| e.to_string())?;
+        }
+        Ok(result)
+    }
+
+    /// The executor (for the embedded engine's shutdown, and tests).
+    pub fn executor(&mut self) -> &mut E {
+        &mut self.executor
+    }
+}
+
+/// The last failed action's cause, as recorded by a [`driver_handler`].
+pub type LastFailure = Arc<Mutex<Option<String>>>;
+
+/// The host side of the driver's `run_action` import: decode the request, run it with `run`,
+/// remember the cause of the last failed action (to report it if the driver exits with an error),
+/// encode the reply.
+pub fn driver_handler(
+    mut run: impl FnMut(&ActionRequest) -> ActionReply + Send + 'static,
+) -> (weft_sandbox::ActionHandler, LastFailure) {
+    let last_failure = LastFailure::default();
+    let record = last_failure.clone();
+    let handler = Box::new(move |request: &[u8]| {
+        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
+            Ok(request) => run(&request),
+            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
+        };
+        if let ActionReply::Failed(message) = &reply {
+            *record.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        }
+        rmp_serde::to_vec(&reply).unwrap_or_default()
+    });
+    (handler, last_failure)
+}

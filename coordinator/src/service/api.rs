@@ -1,0 +1,334 @@
+//! [`CoordinatorApi`]: every operation of the coordinator, for a principal.
+//!
+//! Methods that read or write files, or compile, say so ("blocking"): async callers run them on
+//! blocking threads.
+
+use super::jobs::{IdSequence, JobRecord, JobState, JobStore, MemoryJobStore};
+use super::live::{LiveJob, LiveJobs};
+use super::modules::ModuleStore;
+use super::nodes::{NodeLink, NodePool};
+use super::run_job::{self, JobEnv};
+use super::{ApiError, Principal};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use weft_abi::limits::{MAX_JOB_ARGS, MAX_JOB_ARGS_BYTES};
+use weft_sandbox::{Engine, ModuleCache, SandboxPolicy};
+use weft_storage::{DataDir, Storage};
+use weft_wire::pki::{ClusterPki, fingerprint, secrets_match};
+use weft_wire::protocol::{Counters, JobEvent, JobInfo, NodeInfo};
+
+/// How the coordinator is set up.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where the CA, tokens, modules and compiled modules are kept.
+    pub state_dir: PathBuf,
+    /// Where jobs' paths are resolved.
+    pub data_dir: PathBuf,
+    /// Sandbox limits of every job.
+    pub policy: SandboxPolicy,
+    /// Most bytes of results one action may return to its driver.
+    pub result_limit: u64,
+}
+
+/// The coordinator's state and operations.
+pub struct CoordinatorApi {
+    pki: ClusterPki,
+    pub(super) pool: Arc<NodePool>,
+    modules: ModuleStore,
+    jobs: Arc<dyn JobStore>,
+    live: Arc<LiveJobs>,
+    engine: Engine,
+    config: ApiConfig,
+    counters: Mutex<Counters>,
+    /// What drivers of jobs are started with.
+    env: JobEnv,
+}
+
+/// Longest node name accepted at join.
+const MAX_NODE_NAME: usize = 256;
+
+fn denied(what: &str) -> ApiError {
+    ApiError::Denied(what.to_string())
+}
+
+impl CoordinatorApi {
+    /// Load (or create) the state in `config.state_dir` (blocking). Tasks are spawned on
+    /// `runtime`.
+    pub fn open(
+        config: ApiConfig,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Arc<CoordinatorApi>, ApiError> {
+        let internal = |e: String| ApiError::Internal(e);
+        let pki =
+            ClusterPki::load_or_create(&config.state_dir).map_err(|e| internal(e.to_string()))?;
+        let data = DataDir::new(&config.data_dir).map_err(|e| internal(e.to_string()))?;
+        let modules = ModuleStore::new(config.state_dir.join("modules"))
+            .map_err(|e| internal(format!("module store: {e}")))?;
+        let compiled = ModuleCache::open(&config.state_dir.join("compiled")).map_err(internal)?;
+        let engine =
+            Engine::new().map_err(|e| internal(e.to_string()))?.with_module_cache(compiled);
+        let ids = IdSequence::open(&config.state_dir).map_err(|e| internal(e.to_string()))?;
+        let storage: Arc<dyn Storage> = Arc::new(data);
+        let env = JobEnv {
+            pool: Arc::default(),
+            jobs: Arc::new(MemoryJobStore::new(ids)),
+            live: Arc::default(),
+            storage,
+            runtime,
+            result_limit: config.result_limit,
+        };
+        Ok(Arc::new(CoordinatorApi {
+            pki,
+            pool: env.pool.clone(),
+            modules,
+            jobs: env.jobs.clone(),
+            live: env.live.clone(),
+            engine,
+            config,
+            counters: Mutex::default(),
+            env,
+        }))
+    }
+
+    /// The cluster's PKI (for the transport's TLS set-up).
+    pub fn pki(&self) -> &ClusterPki {
+        &self.pki
+    }
+
+    /// The principal a token secret stands for.
+    pub fn authenticate(&self, secret: &str) -> Result<Principal, ApiError> {
+        if secrets_match(secret, &self.pki.admin_token.secret) {
+            Ok(Principal::Admin)
+        } else {
+            Err(denied("invalid token"))
+        }
+    }
+
+    /// The principal a client certificate stands for: a node that joined.
+    pub fn node_principal(&self, cert_fingerprint: &str) -> Option<Principal> {
+        self.pool.node_for_cert(cert_fingerprint).map(Principal::Node)
+    }
+
+    /// A node asks to join with the join token's secret: sign its certificate request. Returns
+    /// its id, its certificate and the CA certificate (PEM).
+    pub fn join(
+        &self,
+        secret: &str,
+        name: &str,
+        csr_pem: &str,
+    ) -> Result<(String, String, String), ApiError> {
+        if !secrets_match(secret, &self.pki.join_token.secret) {
+            return Err(denied("invalid join token"));
+        }
+        if name.len() > MAX_NODE_NAME {
+            return Err(ApiError::Invalid(format!("node names are at most {MAX_NODE_NAME} bytes")));
+        }
+        let cert_pem = self
+            .pki
+            .sign_node_csr(csr_pem)
+            .map_err(|e| ApiError::Invalid(format!("cannot sign the certificate request: {e}")))?;
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|_| ApiError::Internal("the signed certificate does not parse".into()))?;
+        let id = self
+            .pool
+            .joined(name, fingerprint(&cert), Instant::now())
+            .ok_or_else(|| ApiError::Denied("the cluster has too many nodes".into()))?;
+        Ok((id, cert_pem, self.pki.ca_pem().to_string()))
+    }
+
+    fn node_id<'p>(&self, p: &'p Principal, what: &str) -> Result<&'p str, ApiError> {
+        match p {
+            Principal::Node(id) => Ok(id),
+            _ => Err(ApiError::Denied(format!(
+                "{what} requires the node certificate issued at join"
+            ))),
+        }
+    }
+
+    fn admin(&self, p: &Principal) -> Result<(), ApiError> {
+        match p {
+            Principal::Admin => Ok(()),
+            _ => Err(denied("this needs the admin token")),
+        }
+    }
+
+    /// A node announces its slots; tasks reach it through `link`.
+    pub fn register(
+        &self,
+        p: &Principal,
+        slots: u32,
+        shuffle_addr: String,
+        link: Arc<dyn NodeLink>,
+    ) -> Result<String, ApiError> {
+        let id = self.node_id(p, "registering")?;
+        if !self.pool.register(id, slots, shuffle_addr, link, Instant::now()) {
+            return Err(ApiError::NotFound(format!("{id} is not a node of this cluster any more")));
+        }
+        tracing::info!(node_id = %id, slots, "node registered");
+        Ok(id.to_string())
+    }
+
+    /// A node is alive.
+    pub fn heartbeat(&self, p: &Principal, counters: Counters) -> Result<(), ApiError> {
+        let id = self.node_id(p, "heartbeats")?;
+        if self.pool.heartbeat(id, counters, Instant::now()) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!("{id} is not a node of this cluster any more")))
+        }
+    }
+
+    /// A module's bytes, for a node (blocking).
+    pub fn fetch_module(&self, p: &Principal, hash: &str) -> Result<Arc<Vec<u8>>, ApiError> {
+        self.node_id(p, "fetching modules")?;
+        let bytes = self
+            .modules
+            .get(hash)
+            .ok_or_else(|| ApiError::NotFound(format!("unknown module {hash}")))?;
+        self.counters.lock().unwrap_or_else(|e| e.into_inner()).module_bytes_sent +=
+            bytes.len() as u64;
+        Ok(bytes)
+    }
+
+    /// The nodes and the coordinator's counters.
+    pub fn cluster_status(&self, p: &Principal) -> Result<(Vec<NodeInfo>, Counters), ApiError> {
+        self.admin(p)?;
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok((self.pool.status(Instant::now()), counters))
+    }
+
+    /// Whether a module is stored (blocking).
+    pub fn has_module(&self, p: &Principal, hash: &str) -> Result<bool, ApiError> {
+        self.admin(p)?;
+        Ok(self.modules.has(hash))
+    }
+
+    /// Store a module (blocking).
+    pub fn upload_module(&self, p: &Principal, hash: &str, wasm: Vec<u8>) -> Result<(), ApiError> {
+        self.admin(p)?;
+        self.modules.put(hash, wasm).map_err(ApiError::Invalid)
+    }
+
+    /// Start a job of a stored module (blocking: compiles the module if needed); returns its id.
+    pub fn submit(
+        &self,
+        p: &Principal,
+        hash: &str,
+        args: Vec<String>,
+    ) -> Result<String, ApiError> {
+        self.admin(p)?;
+        let bytes: usize = args.iter().map(String::len).sum();
+        if args.len() > MAX_JOB_ARGS || bytes > MAX_JOB_ARGS_BYTES {
+            return Err(ApiError::Invalid(format!(
+                "a job takes at most {MAX_JOB_ARGS} arguments of {MAX_JOB_ARGS_BYTES} bytes in all \
+                 ({} arguments, {bytes} bytes given)",
+                args.len()
+            )));
+        }
+        let module = self
+            .modules
+            .compiled(&self.engine, hash)
+            .map_err(ApiError::Invalid)?
+            .with_policy(self.config.policy.clone());
+        let (id, seq) = self.jobs.next_id().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let record = JobRecord {
+            id: id.clone(),
+            seq,
+            module_hash: hash.to_string(),
+            args: args.clone(),
+            state: JobState::Running,
+            error: None,
+            submitted: SystemTime::now(),
+            ended: None,
+        };
+        self.jobs.insert(record).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let live = self.live.add(&id);
+        if let Err(e) = run_job::start(self.env.clone(), live, module, args) {
+            let error = format!("cannot start the driver: {e}");
+            let _ = self.jobs.finish(&id, JobState::Failed, Some(error.clone()));
+            self.live.ended(&id);
+            return Err(ApiError::Internal(error));
+        }
+        Ok(id)
+    }
+
+    fn record(&self, p: &Principal, id: &str) -> Result<JobRecord, ApiError> {
+        self.admin(p)?;
+        self.jobs.get(id).ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
+    }
+
+    /// Every job kept, oldest first.
+    pub fn jobs(&self, p: &Principal) -> Result<Vec<JobInfo>, ApiError> {
+        self.admin(p)?;
+        let now = SystemTime::now();
+        Ok(self.jobs.list().iter().map(|j| j.info(now)).collect())
+    }
+
+    /// One job.
+    pub fn job(&self, p: &Principal, id: &str) -> Result<JobInfo, ApiError> {
+        Ok(self.record(p, id)?.info(SystemTime::now()))
+    }
+
+    /// Stop a job: its running action fails, and no later one starts.
+    pub fn cancel(&self, p: &Principal, id: &str) -> Result<JobInfo, ApiError> {
+        let record = self.record(p, id)?;
+        if let Some(job) = self.live.get(id) {
+            job.cancel();
+            tracing::info!(job = %id, "job cancelled");
+        }
+        Ok(record.info(SystemTime::now()))
+    }
+
+    /// Follow a job's log from its start.
+    pub fn follow(&self, p: &Principal, id: &str) -> Result<JobFollower, ApiError> {
+        self.record(p, id)?;
+        let job = self
+            .live
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("the log of {id} is no longer kept")))?;
+        Ok(JobFollower { job, next: 0 })
+    }
+
+    /// Close the links of nodes that stopped heartbeating (their tasks fail and are retried,
+    /// their map outputs count as lost).
+    pub fn reap_lost_nodes(&self) {
+        for id in self.pool.reap(Instant::now()) {
+            tracing::warn!(node_id = %id, "node lost: no heartbeat for {:?}", super::registry::NODE_TIMEOUT);
+        }
+    }
+}
+
+/// A follower of one job's log.
+pub struct JobFollower {
+    job: Arc<LiveJob>,
+    next: u64,
+}
+
+impl JobFollower {
+    /// The next events, waiting until there are some; after the job's end, nothing more.
+    pub async fn next(&mut self) -> Vec<JobEvent> {
+        loop {
+            let notified = self.job.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (mut events, next, skipped) = self.job.log().since(self.next);
+            self.next = next;
+            if skipped > 0 {
+                let note = format!(
+                    "[weft: {skipped} earlier log event(s) were dropped: the log keeps its last MiB]\n"
+                );
+                events.insert(0, JobEvent::Stderr(note.into_bytes()));
+            }
+            if !events.is_empty() {
+                return events;
+            }
+            if self.job.log().ended() {
+                return Vec::new();
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A cluster job's driver, on a thread of its own: its output and its actions' progress become
+//! the job's log, its actions run on the cluster through a [`RemoteExecutor`], and how it ends
+//! is recorded in the job table.
+
+use super::executor::RemoteExecutor;
+use super::jobs::{JobState, JobStore};
+use super::live::{LiveJob, LiveJobs};
+use super::nodes::NodePool;
+use crate::action::{ActionEvent, ActionObserver};
+use crate::driver::{JobActions, JobSettings, driver_handler};
+use std::io::Write;
+use std::sync::Arc;
+use weft_abi::plan::ActionReply;
+use weft_abi::task::{ShuffleKey, TaskLimits};
+use weft_sandbox::JobModule;
+use weft_sandbox::capture::CapturedOutput;
+use weft_wire::protocol::JobEvent;
+
+/// What a cancelled job's actions fail with.
+pub(crate) const CANCELLED: &str = "the job was cancelled";
+
+/// What a job's driver needs of the coordinator.
+#[derive(Clone)]
+pub(crate) struct JobEnv {
+    pub(crate) pool: Arc<NodePool>,
+    pub(crate) jobs: Arc<dyn JobStore>,
+    pub(crate) live: Arc<LiveJobs>,
+    pub(crate) storage: Arc<dyn weft_storage::Storage>,
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// Most bytes of results one action may return to its driver.
+    pub(crate) result_limit: u64,
+}
+
+/// Start `job`'s driver.
+pub(crate) fn start(
+    api: JobEnv,
+    job: Arc<LiveJob>,
+    module: JobModule,
+    args: Vec<String>,
+) -> std::io::Result<()> {
+    let key = weft_wire::pki::random_secret()
+        .map_err(|e| std::io::Error::other(format!("cannot make the job's shuffle key: {e}")))?;
+    std::thread::Builder::new()
+        .name(format!("weft-driver-{}", job.id))
+        .spawn(move || run(api, job, module, args, ShuffleKey(key)))
+        .map(|_| ())
+}
+
+/// Writes a driver's output into its job's log.
+struct LogWriter {
+    job: Arc<LiveJob>,
+    stderr: bool,
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bytes = buf.to_vec();
+        self.job.push(if self.stderr { JobEvent::Stderr(bytes) } else { JobEvent::Stdout(bytes) });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A cluster job's actions, followed in its log.
+struct LogObserver(Arc<LiveJob>);
+
+impl ActionObserver for LogObserver {
+    fn event(&mut self, event: &ActionEvent) {
+        match event {
+            ActionEvent::StageDone { stage, stages, tasks, describe } => {
+                let message =
+                    format!("stage {}/{stages} done ({tasks} tasks): {describe}", stage + 1);
+                self.0.push(JobEvent::Progress(message));
+            }
+            ActionEvent::Log(line) => {
+                self.0.push(JobEvent::Stderr(format!("{line}\n").into_bytes()))
+            }
+            ActionEvent::Planned(_) | ActionEvent::TaskDone { .. } | ActionEvent::Ended => {}
+        }
+    }
+}
+
+fn run(
+    api: JobEnv,
+    job: Arc<LiveJob>,
+    module: JobModule,
+    args: Vec<String>,
+    key: ShuffleKey,
+) {
+    tracing::info!(job = %job.id, module = %module.hash(), "job started");
+    let stdout =
+        CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: false }));
+    let stderr = CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: true }));
+    let policy = module.policy();
+    let settings = JobSettings {
+        job: job.id.clone(),
+        module_hash: module.hash().to_string(),
+        limits: TaskLimits {
+            timeout_ms: policy.task_timeout.as_millis() as u64,
+            memory_bytes: policy.memory_limit,
+            result_bytes: api.result_limit,
+        },
+        key,
+        result_limit: api.result_limit,
+        split_bytes: None,
+    };
+    let executor = RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone());
+    let observer = Box::new(LogObserver(job.clone()));
+    let mut actions = JobActions::new(settings, api.storage.clone(), executor, observer);
+    let this_job = job.clone();
+    let (handler, failure) = driver_handler(move |request| {
+        if this_job.is_cancelled() {
+            return ActionReply::Failed(CANCELLED.into());
+        }
+        actions.run(request)
+    });
+    let (exit_code, error) = match module.run_driver(&args, &stdout, &stderr, handler) {
+        Ok(report) if report.exit_code == 0 => (0, None),
+        Ok(report) => (report.exit_code, failure.lock().unwrap_or_else(|p| p.into_inner()).take()),
+        Err(e) => (1, Some(format!("the driver failed: {e}"))),
+    };
+    let (state, exit_code, error) = if job.is_cancelled() {
+        (JobState::Cancelled, exit_code.max(1), Some(CANCELLED.to_string()))
+    } else if exit_code == 0 {
+        (JobState::Succeeded, 0, None)
+    } else {
+        let error = error.unwrap_or_else(|| format!("exit status {exit_code}"));
+        (JobState::Failed, exit_code, Some(error))
+    };
+    tracing::info!(job = %job.id, exit_code, "job finished");
+    if let Err(e) = api.jobs.finish(&job.id, state, error.clone()) {
+        tracing::error!(job = %job.id, error = %e, "cannot record how the job ended");
+    }
+    job.push(JobEvent::Finished { exit_code, error });
+    api.live.ended(&job.id);
+}

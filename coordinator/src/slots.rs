@@ -1,0 +1,207 @@
+//! One ledger of task slots for the whole cluster: a pure state machine (time is passed in),
+//! shared by every job's executor, so that a node never runs more tasks than it offered however
+//! many jobs there are.
+//!
+//! A job takes a slot with [`SlotLedger::try_acquire`] before it launches a task and gives it
+//! back with [`SlotLedger::release`] when the task's outcome arrives — whether or not the job
+//! still wants that outcome. Free slots are shared by max-min fairness: a job is refused a slot
+//! while another job that runs fewer tasks is waiting for one, so a job with thousands of tasks
+//! cannot starve a small one that arrives later. A job counts as waiting from the moment it is
+//! refused until it takes a slot, says it no longer wants one, or has not asked again for
+//! [`WAIT_EXPIRY`] (a job that stopped asking must not hold the others back). Weights and quotas
+//! per tenant belong here too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// How long a refused job counts as waiting without asking again.
+pub const WAIT_EXPIRY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NodeSlots {
+    slots: u32,
+    used: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct JobShare {
+    running: u32,
+    waiting_since: Option<Instant>,
+}
+
+/// Slots of every node, and who uses them.
+#[derive(Debug, Default)]
+pub struct SlotLedger {
+    nodes: BTreeMap<String, NodeSlots>,
+    jobs: HashMap<String, JobShare>,
+}
+
+impl SlotLedger {
+    /// A node offers `slots` slots (again: a re-registration keeps the tasks it runs).
+    pub fn set_node(&mut self, node: &str, slots: u32) {
+        let used = self.nodes.get(node).map_or(0, |n| n.used);
+        self.nodes.insert(node.to_string(), NodeSlots { slots, used });
+    }
+
+    /// A node is gone; its tasks' slots go with it (their outcomes still release the job's
+    /// share).
+    pub fn remove_node(&mut self, node: &str) {
+        self.nodes.remove(node);
+    }
+
+    /// Slots of all nodes.
+    pub fn capacity(&self) -> u32 {
+        self.nodes.values().map(|n| n.slots).sum()
+    }
+
+    /// Slots free now.
+    pub fn free(&self) -> u32 {
+        self.nodes.values().map(|n| n.slots.saturating_sub(n.used)).sum()
+    }
+
+    /// Tasks running on `node` by this ledger.
+    pub fn used_on(&self, node: &str) -> u32 {
+        self.nodes.get(node).map_or(0, |n| n.used)
+    }
+
+    /// Tasks `job` runs now.
+    pub fn running(&self, job: &str) -> u32 {
+        self.jobs.get(job).map_or(0, |j| j.running)
+    }
+
+    /// A slot for `job`, on the node with the most free slots, if one is free and no job
+    /// running fewer tasks waits for it. Refused, the job counts as waiting.
+    pub fn try_acquire(&mut self, job: &str, now: Instant) -> Option<String> {
+        let mine = self.running(job);
+        let someone_poorer = self.jobs.iter().any(|(other, share)| {
+            other != job
+                && share.running < mine
+                && share
+                    .waiting_since
+                    .is_some_and(|t| now.saturating_duration_since(t) < WAIT_EXPIRY)
+        });
+        let node = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.used < n.slots)
+            .max_by_key(|(id, n)| (n.slots - n.used, std::cmp::Reverse(id.as_str())))
+            .map(|(id, _)| id.clone());
+        let share = self.jobs.entry(job.to_string()).or_default();
+        match node {
+            Some(node) if !someone_poorer => {
+                share.running += 1;
+                share.waiting_since = None;
+                self.nodes.get_mut(&node).expect("chosen above").used += 1;
+                Some(node)
+            }
+            _ => {
+                share.waiting_since.get_or_insert(now);
+                None
+            }
+        }
+    }
+
+    /// The task `job` ran on `node` ended (or never started).
+    pub fn release(&mut self, node: &str, job: &str) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.used = n.used.saturating_sub(1);
+        }
+        if let Some(share) = self.jobs.get_mut(job) {
+            share.running = share.running.saturating_sub(1);
+        }
+        self.forget_idle(job);
+    }
+
+    /// `job` does not want a slot now.
+    pub fn stop_waiting(&mut self, job: &str) {
+        if let Some(share) = self.jobs.get_mut(job) {
+            share.waiting_since = None;
+        }
+        self.forget_idle(job);
+    }
+
+    fn forget_idle(&mut self, job: &str) {
+        if self.jobs.get(job).is_some_and(|s| s.running == 0 && s.waiting_since.is_none()) {
+            self.jobs.remove(job);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_jobs_never_use_more_slots_than_the_nodes_offer() {
+        // Regression: slots used to be counted per job, so two jobs each filled every node.
+        let now = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("n1", 2);
+        ledger.set_node("n2", 2);
+        let mut granted = Vec::new();
+        for round in 0..10 {
+            for job in ["a", "b"] {
+                if let Some(node) = ledger.try_acquire(job, now) {
+                    granted.push((job, node));
+                }
+            }
+            assert!(ledger.used_on("n1") <= 2 && ledger.used_on("n2") <= 2, "round {round}");
+        }
+        assert_eq!(granted.len(), 4);
+        assert_eq!((ledger.running("a"), ledger.running("b")), (2, 2), "shared fairly");
+        assert_eq!(ledger.free(), 0);
+        let (job, node) = granted.pop().unwrap();
+        ledger.release(&node, job);
+        assert_eq!(ledger.free(), 1);
+    }
+
+    #[test]
+    fn a_waiting_job_with_fewer_tasks_gets_the_next_free_slot() {
+        let now = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("n1", 3);
+        for _ in 0..3 {
+            assert!(ledger.try_acquire("big", now).is_some());
+        }
+        assert_eq!(ledger.try_acquire("small", now), None, "all slots busy");
+        ledger.release("n1", "big");
+        assert_eq!(ledger.try_acquire("big", now), None, "the slot is kept for the waiting job");
+        assert_eq!(ledger.try_acquire("small", now).as_deref(), Some("n1"));
+        assert_eq!((ledger.running("big"), ledger.running("small")), (2, 1));
+    }
+
+    #[test]
+    fn a_job_that_stopped_asking_holds_nobody_back() {
+        let now = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("n1", 2);
+        assert!(ledger.try_acquire("big", now).is_some());
+        assert!(ledger.try_acquire("big", now).is_some());
+        assert_eq!(ledger.try_acquire("small", now), None);
+        ledger.release("n1", "big");
+        assert_eq!(ledger.try_acquire("big", now), None, "kept for the waiting job");
+        let later = now + WAIT_EXPIRY + Duration::from_millis(1);
+        assert!(ledger.try_acquire("big", later).is_some(), "its waiting mark expired");
+        assert_eq!(ledger.try_acquire("small", later), None);
+        ledger.release("n1", "big");
+        ledger.stop_waiting("small");
+        assert!(ledger.try_acquire("big", later).is_some(), "it said it no longer waits");
+    }
+
+    #[test]
+    fn lost_nodes_take_their_slots_and_tasks_pick_the_freest_node() {
+        let now = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("n1", 1);
+        ledger.set_node("n2", 3);
+        assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("n2"));
+        assert_eq!(ledger.capacity(), 4);
+        ledger.remove_node("n2");
+        assert_eq!((ledger.capacity(), ledger.free()), (1, 1));
+        // The outcome of the task on the lost node still ends the job's share.
+        ledger.release("n2", "a");
+        assert_eq!(ledger.running("a"), 0);
+        assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("n1"));
+        assert_eq!(ledger.try_acquire("a", now), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Running the tasks the coordinator assigns: take one of the node's slots (a task beyond them is
+//! refused, whatever the coordinator thinks), get the compiled module, run the spec on a
+//! blocking thread through [`run_spec`], and answer: `TaskDone` followed by the result batches
+//! as a stream of parts (so that no reply is one frame over the limit), or `TaskFailed` with
+//! the failure's kind.
+
+use crate::NodeState;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use weft_abi::task::{TaskFailure, TaskSpec};
+use weft_sandbox::{SpecOutcome, TaskOutput, run_spec};
+use weft_wire::protocol::{Request, Response};
+use weft_wire::transport::{self, TransportError};
+
+/// Largest piece of a result batch in one frame.
+const RESULT_PART: usize = 8 << 20;
+
+/// One of the node's slots, given back when dropped.
+pub(crate) struct Slot<'a>(&'a NodeState);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Take a slot, if one is free.
+pub(crate) fn take_slot(state: &NodeState) -> Option<Slot<'_>> {
+    let slots = state.config.slots;
+    let taken = state
+        .running
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < slots).then_some(n + 1));
+    match taken {
+        Ok(before) => {
+            state.peak_running.fetch_max(before + 1, Ordering::Relaxed);
+            Some(Slot(state))
+        }
+        Err(_) => None,
+    }
+}
+
+/// Run one assigned task and answer on `tx`.
+pub(crate) async fn run_and_answer(
+    state: Arc<NodeState>,
+    coordinator: &quinn::Connection,
+    spec: TaskSpec,
+    mut tx: quinn::SendStream,
+) -> Result<(), TransportError> {
+    let outcome = match take_slot(&state) {
+        None => {
+            state.counters().tasks_refused += 1;
+            Err(TaskFailure::infrastructure(format!(
+                "node {} is full: all {} of its slots are busy",
+                state.node_id(),
+                state.config.slots
+            )))
+        }
+        Some(_slot) => run(&state, coordinator, spec).await,
+    };
+    match outcome {
+        Ok(done) => {
+            let report = done.report;
+            let batches = match report.output {
+                TaskOutput::Batches(b) => b,
+                _ => Vec::new(),
+            };
+            let header = Response::TaskDone {
+                map_output: done.map_output,
+                bad_rows: report.bad_rows,
+                stdout: report.stdout.into(),
+                stderr: report.stderr.into(),
+                batches: batches.len() as u32,
+            };
+            transport::send(&mut tx, &header).await?;
+            for batch in &batches {
+                let mut parts = batch.chunks(RESULT_PART).peekable();
+                if parts.peek().is_none() {
+                    let empty = Response::ResultPart { bytes: Vec::new(), end_of_batch: true };
+                    transport::send(&mut tx, &empty).await?;
+                }
+                while let Some(part) = parts.next() {
+                    let end_of_batch = parts.peek().is_none();
+                    let part = Response::ResultPart { bytes: part.to_vec(), end_of_batch };
+                    transport::send(&mut tx, &part).await?;
+                }
+            }
+            tx.finish().map_err(|e| TransportError::Io(e.to_string()))
+        }
+        Err(failure) => transport::respond(tx, &Response::TaskFailed(failure)).await,
+    }
+}
+
+async fn run(
+    state: &Arc<NodeState>,
+    coordinator: &quinn::Connection,
+    spec: TaskSpec,
+) -> Result<SpecOutcome, TaskFailure> {
+    let node = state.node_id();
+    let hash = spec.module_hash.clone();
+    let fetch = || async {
+        let request = Request::FetchModule { hash: hash.clone() };
+        match transport::request(coordinator, &request).await {
+            Ok(Response::Module(bytes)) => Ok(bytes),
+            Ok(Response::Refused { reason }) => Err(reason),
+            Ok(other) => Err(format!("unexpected answer {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let loaded = state.modules.get(&spec.module_hash, fetch).await.map_err(|e| {
+        TaskFailure::infrastructure(format!("node {node}: cannot load the module: {e}"))
+    })?;
+    if loaded.fetched > 0 {
+        let mut c = state.counters();
+        c.module_bytes_sent += loaded.fetched;
+        c.compilations += 1;
+        tracing::info!(hash = %spec.module_hash, bytes = loaded.fetched, "module fetched and compiled");
+    }
+    let host = state.task_host();
+    let module = loaded.module;
+    let outcome = tokio::task::spawn_blocking(move || run_spec(&module, &spec, &host)).await;
+    state.counters().tasks += 1;
+    match outcome {
+        Ok(result) => result.map_err(|e| e.to_failure()),
+        Err(e) => Err(TaskFailure::infrastructure(format!("internal error on node {node}: {e}"))),
+    }
+}

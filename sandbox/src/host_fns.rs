@@ -1,0 +1,199 @@
+//! The `weft` host functions a module imports, and the linker that provides them with WASI.
+//!
+//! Every pointer and length coming from the guest is bounds-checked against its memory; a bad
+//! one traps that sandbox only. Host-side failures (an unreadable input file, a full disk) are
+//! recorded in the store as a [`TaskError`] and surface as a trap carrying [`HostFailure`].
+
+use crate::engine::ticks;
+use crate::error::TaskError;
+use crate::io::InputError;
+use crate::store::{DriverIo, HostFailure, Role, SandboxState, TaskIo};
+use std::time::Instant;
+use wasmtime::{AsContextMut, Caller, Engine, Linker, Memory};
+use weft_abi::guest::*;
+
+/// Longest message (panic, failure) kept from a guest.
+const MAX_MESSAGE: usize = 64 << 10;
+/// Largest action request the driver may send.
+const MAX_REQUEST: usize = weft_abi::limits::MAX_ACTION_REQUEST_BYTES;
+
+/// A linker with WASI preview 1 and the `weft` functions.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<SandboxState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut SandboxState| &mut s.wasi)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_INPUT_NEXT, input_next)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_INPUT_READ, input_read)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_EMIT, emit)?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_TASK_STARTED,
+        |mut c: Caller<'_, SandboxState>, cell: u32| {
+            c.data_mut().op_cell = Some(cell);
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_FAIL,
+        |mut c: Caller<'_, SandboxState>, ptr: u32, len: u32| {
+            let message = read_message(&mut c, ptr, len)?;
+            c.data_mut().fail_message = Some(message);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_PANIC,
+        |mut c: Caller<'_, SandboxState>, ptr: u32, len: u32| {
+            let message = read_message(&mut c, ptr, len)?;
+            c.data_mut().panic_message = Some(message);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_BAD_ROWS, bad_rows)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_RUN_ACTION, run_action)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_REPLY_READ, reply_read)?;
+    Ok(linker)
+}
+
+fn memory(caller: &mut Caller<'_, SandboxState>) -> wasmtime::Result<Memory> {
+    match caller.get_export("memory") {
+        Some(wasmtime::Extern::Memory(m)) => Ok(m),
+        _ => wasmtime::bail!("the module exports no memory"),
+    }
+}
+
+fn guest_bytes(data: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
+    let start = ptr as usize;
+    let end = start.checked_add(len as usize);
+    match end.and_then(|end| data.get(start..end)) {
+        Some(bytes) => Ok(bytes),
+        None => wasmtime::bail!("guest passed an out-of-bounds buffer ({len} bytes at {ptr:#x})"),
+    }
+}
+
+fn read_message(
+    caller: &mut Caller<'_, SandboxState>,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<String> {
+    let mem = memory(caller)?;
+    let bytes = guest_bytes(mem.data(&*caller), ptr, len.min(MAX_MESSAGE as u32))?;
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+fn task_io<'a>(state: &'a mut SandboxState, function: &str) -> wasmtime::Result<&'a mut TaskIo> {
+    match &mut state.role {
+        Role::Task(io) => Ok(io),
+        Role::Driver(_) => wasmtime::bail!("`{function}` is only available inside a task"),
+    }
+}
+
+fn driver_io<'a>(
+    state: &'a mut SandboxState,
+    function: &str,
+) -> wasmtime::Result<&'a mut DriverIo> {
+    match &mut state.role {
+        Role::Driver(io) => Ok(io),
+        Role::Task(_) => wasmtime::bail!(
+            "`{function}`: actions can only run in the driver (`main`), not inside a closure"
+        ),
+    }
+}
+
+fn host_failure(state: &mut SandboxState, error: TaskError) -> wasmtime::Error {
+    state.host_error = Some(error);
+    wasmtime::Error::new(HostFailure)
+}
+
+fn input_next(mut caller: Caller<'_, SandboxState>, input: u32) -> wasmtime::Result<i64> {
+    let state = caller.data_mut();
+    let io = task_io(state, IMPORT_INPUT_NEXT)?;
+    let count = io.inputs.len();
+    let Some(source) = io.inputs.get_mut(input as usize) else {
+        wasmtime::bail!("`input_next({input})`: the task has {count} input(s)");
+    };
+    match source.next_batch() {
+        Ok(Some(batch)) => {
+            let len = batch.len() as i64;
+            io.pending = Some((input, batch));
+            Ok(len)
+        }
+        Ok(None) => Ok(-1),
+        Err(InputError::Read(message)) => Err(host_failure(state, TaskError::Input(message))),
+        Err(InputError::Fetch { map, message }) => {
+            Err(host_failure(state, TaskError::Fetch { map, message }))
+        }
+    }
+}
+
+fn input_read(mut caller: Caller<'_, SandboxState>, input: u32, ptr: u32) -> wasmtime::Result<()> {
+    let Some((announced, batch)) = task_io(caller.data_mut(), IMPORT_INPUT_READ)?.pending.take()
+    else {
+        wasmtime::bail!("`input_read` called without a batch announced by `input_next`");
+    };
+    if announced != input {
+        wasmtime::bail!("`input_read({input})` after `input_next({announced})`");
+    }
+    let mem = memory(&mut caller)?;
+    mem.write(&mut caller, ptr as usize, &batch)?;
+    Ok(())
+}
+
+fn emit(
+    mut caller: Caller<'_, SandboxState>,
+    channel: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<()> {
+    let mem = memory(&mut caller)?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let bytes = guest_bytes(data, ptr, len)?;
+    let io = task_io(state, IMPORT_EMIT)?;
+    if let Err(e) = io.output.emit(channel, bytes) {
+        return Err(host_failure(state, e));
+    }
+    Ok(())
+}
+
+fn bad_rows(
+    mut caller: Caller<'_, SandboxState>,
+    count: i64,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<()> {
+    let message = read_message(&mut caller, ptr, len)?;
+    let io = task_io(caller.data_mut(), IMPORT_BAD_ROWS)?;
+    let entry = io.bad_rows.get_or_insert((0, message));
+    entry.0 += count.max(0) as u64;
+    Ok(())
+}
+
+fn run_action(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmtime::Result<i64> {
+    if len as usize > MAX_REQUEST {
+        wasmtime::bail!(
+            "action request of {len} bytes is larger than the {MAX_REQUEST} byte limit"
+        );
+    }
+    let mem = memory(&mut caller)?;
+    let request = guest_bytes(mem.data(&caller), ptr, len)?.to_vec();
+    let io = driver_io(caller.data_mut(), IMPORT_RUN_ACTION)?;
+    // The driver's CPU budget only counts time spent in its own code: stop the clock while the
+    // action runs, and re-arm the epoch deadline with what is left when it returns.
+    io.budget = io.budget.saturating_sub(io.resumed_at.elapsed());
+    let reply = (io.actions)(&request);
+    let len = reply.len() as i64;
+    io.pending_reply = Some(reply);
+    io.resumed_at = Instant::now();
+    let left = io.budget;
+    caller.as_context_mut().set_epoch_deadline(ticks(left));
+    Ok(len)
+}
+
+fn reply_read(mut caller: Caller<'_, SandboxState>, ptr: u32) -> wasmtime::Result<()> {
+    let Some(reply) = driver_io(caller.data_mut(), IMPORT_REPLY_READ)?.pending_reply.take() else {
+        wasmtime::bail!("`reply_read` called without a reply announced by `run_action`");
+    };
+    let mem = memory(&mut caller)?;
+    mem.write(&mut caller, ptr as usize, &reply)?;
+    Ok(())
+}
