@@ -15,6 +15,16 @@ pub const MAX_SHUFFLE_CELLS: u64 = 1 << 26;
 /// Most nodes in one action's plan.
 pub const MAX_PLAN_NODES: usize = 10_000;
 
+/// Most stages one action may be cut into.
+pub const MAX_STAGES: usize = 1000;
+
+/// Most tasks of one action, all stages together.
+pub const MAX_TASKS: u64 = 1 << 20;
+
+/// Largest inline partition (`parallelize`): it travels inside every task that reads it, so it
+/// must fit a frame with room to spare.
+pub const MAX_INLINE_PARTITION_BYTES: usize = 32 << 20;
+
 /// Longest operator label (a name and a source location).
 pub const MAX_LABEL_BYTES: usize = 4 << 10;
 

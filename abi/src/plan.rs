@@ -23,7 +23,7 @@
 //! plans of different actions index their nodes afresh, but a dataset used by two actions has one
 //! id, so that the host can recognise what it computed before (a cached dataset, a shuffle).
 
-use crate::limits::{MAX_LABEL_BYTES, MAX_PARTITIONS, MAX_PLAN_NODES};
+use crate::limits::{MAX_INLINE_PARTITION_BYTES, MAX_LABEL_BYTES, MAX_PARTITIONS, MAX_PLAN_NODES};
 use serde::{Deserialize, Serialize};
 
 /// Index of a node inside its [`Plan`].
@@ -209,10 +209,21 @@ impl ActionRequest {
                     if parents != 0 {
                         return Err(format!("source node {i} has {parents} parents"));
                     }
-                    if let Source::Inline { partitions } = source
-                        && partitions.len() > MAX_PARTITIONS as usize
-                    {
-                        return Err(partitions_error(partitions.len() as u64, &decode.label));
+                    if let Source::Inline { partitions } = source {
+                        if partitions.len() > MAX_PARTITIONS as usize {
+                            return Err(partitions_error(partitions.len() as u64, &decode.label));
+                        }
+                        if let Some(big) =
+                            partitions.iter().find(|p| p.0.len() > MAX_INLINE_PARTITION_BYTES)
+                        {
+                            return Err(format!(
+                                "`{}` has a partition of {} MiB; at most {} MiB are allowed: \
+                                 spread the records over more partitions",
+                                decode.label,
+                                big.0.len() >> 20,
+                                MAX_INLINE_PARTITION_BYTES >> 20
+                            ));
+                        }
                     }
                 }
                 NodeKind::Narrow { op } => {

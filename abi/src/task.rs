@@ -218,11 +218,24 @@ pub enum FailureKind {
     /// The job's code or data: a panic, a bad row, a deadline, the memory limit, results over
     /// the limit. The same task would fail the same way; the action fails at once.
     Job,
-    /// The machine's: a sandbox that could not start, a node lost or full, a connection that
-    /// broke. Another attempt, elsewhere if possible, may succeed.
+    /// The machine's: a sandbox that could not start, a node lost, a connection that broke.
+    /// Another attempt, elsewhere if possible, may succeed.
     Infrastructure,
-    /// A map output could not be fetched: compute it again, then retry.
-    FetchFailed(MapOutputId),
+    /// The node had no free slot: the task did not run at all, and is launched again without
+    /// counting an attempt.
+    Busy,
+    /// A map output could not be fetched from the node that held it: compute what that node
+    /// held again, then retry.
+    FetchFailed(LostOutput),
+}
+
+/// A map output that could not be had, and the node it was expected on.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LostOutput {
+    /// The output.
+    pub map: MapOutputId,
+    /// The node that was asked for it.
+    pub node: String,
 }
 
 impl FailureKind {

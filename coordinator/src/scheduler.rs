@@ -9,9 +9,12 @@
 //!
 //! Every offered task is an *attempt*, numbered per partition. An outcome is accepted only for an
 //! attempt that is running; anything else — an attempt that was already reported, an attempt of
-//! another action — is recognised as stale, so that it can never be counted twice. Map outputs
-//! that are lost send their (complete) stage back: it becomes a new stage attempt that runs the
-//! lost partitions again, while the stages that need them wait.
+//! another action — is recognised as stale, so that it can never be counted twice. Some failures
+//! do not count against a task's attempts: a node that was full did not run it, and a task that
+//! could not fetch its input failed for its input's sake. Map outputs that are lost send their
+//! (complete) stage back — unless nothing still needs them — and it becomes a new stage attempt
+//! that runs the lost partitions again, while the stages that need them wait; a stage sent back
+//! more than [`MAX_STAGE_ATTEMPTS`] times fails the action.
 
 use crate::stages::StageId;
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +22,9 @@ use weft_abi::task::TaskFailure;
 
 /// Attempts per task before a retryable failure fails the action (Spark's default).
 pub const MAX_ATTEMPTS: u32 = 4;
+/// Times a stage may be sent back by lost map outputs before the action fails (Spark's
+/// default).
+pub const MAX_STAGE_ATTEMPTS: u32 = 4;
 
 /// A task the scheduler offers: one attempt at one partition of one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,8 +57,10 @@ struct StageProgress {
     running: HashMap<u32, u32>,
     done: Vec<bool>,
     done_count: usize,
-    /// Attempts started per partition.
+    /// Attempts started per partition (numbers the next attempt).
     attempts: Vec<u32>,
+    /// Failures that count against the partition's attempts.
+    failures: Vec<u32>,
     stage_attempt: u32,
 }
 
@@ -80,6 +88,7 @@ impl Scheduler {
                 done: vec![false; partitions as usize],
                 done_count: 0,
                 attempts: vec![0; partitions as usize],
+                failures: vec![0; partitions as usize],
                 stage_attempt: 0,
             })
             .collect();
@@ -152,20 +161,25 @@ impl Scheduler {
 
     /// The attempt failed; false (and nothing changes) if it was not running. Returns true when
     /// the failure was taken into account, whether it will be retried or fails the action.
+    /// `counted`: whether it counts against the task's attempts (see the module doc).
     pub fn failed(
         &mut self,
         stage: StageId,
         partition: u32,
         attempt: u32,
         failure: &TaskFailure,
+        counted: bool,
     ) -> bool {
         if !self.finish_attempt(stage, partition, attempt) {
             return false;
         }
         let s = &mut self.stages[stage];
-        let attempts = s.attempts[partition as usize];
+        let failures = &mut s.failures[partition as usize];
+        if counted {
+            *failures += 1;
+        }
         let retryable = failure.kind.is_retryable();
-        if retryable && attempts < MAX_ATTEMPTS {
+        if retryable && *failures < MAX_ATTEMPTS {
             s.pending.push_back(partition);
         } else if self.failure.is_none() {
             let tries = if retryable { format!(" {MAX_ATTEMPTS} times") } else { String::new() };
@@ -176,9 +190,14 @@ impl Scheduler {
     }
 
     /// The outputs of these completed tasks of `stage` were lost (their node died, a fetch found
-    /// them gone): run them again. Tasks of later stages that need them wait until they are back.
-    pub fn outputs_lost(&mut self, stage: StageId, partitions: &[u32]) {
-        let Some(s) = self.stages.get_mut(stage) else { return };
+    /// them gone): run them again, unless every stage that reads them is complete. Tasks of later
+    /// stages that need them wait until they are back. Returns whether they will run again.
+    pub fn outputs_lost(&mut self, stage: StageId, partitions: &[u32]) -> bool {
+        let still_needed = self.stages.iter().any(|s| s.parents.contains(&stage) && !s.complete());
+        let Some(s) = self.stages.get_mut(stage) else { return false };
+        if !still_needed {
+            return false;
+        }
         let was_complete = s.complete();
         let mut any = false;
         for &p in partitions {
@@ -193,7 +212,14 @@ impl Scheduler {
         }
         if any && was_complete {
             s.stage_attempt += 1;
+            if s.stage_attempt > MAX_STAGE_ATTEMPTS && self.failure.is_none() {
+                self.failure = Some(format!(
+                    "stage {stage} was computed again {} times: its map outputs kept being lost",
+                    s.stage_attempt - 1
+                ));
+            }
         }
+        any
     }
 
     /// Fail the action for a reason from outside the scheduler (a cancel, a broken plan).
@@ -238,7 +264,7 @@ mod tests {
     }
 
     fn fail(s: &mut Scheduler, t: Attempt, failure: &TaskFailure) -> bool {
-        s.failed(t.stage, t.partition, t.attempt, failure)
+        s.failed(t.stage, t.partition, t.attempt, failure, true)
     }
 
     #[test]
@@ -323,12 +349,48 @@ mod tests {
         // An attempt never offered, and another partition's, change nothing.
         assert!(!s.succeeded(0, t.partition, t.attempt + 1));
         assert!(!s.succeeded(0, 1, 0));
-        assert!(!s.failed(7, 0, 0, &TaskFailure::job("x")));
+        assert!(!s.failed(7, 0, 0, &TaskFailure::job("x"), true));
         assert!(ok(&mut s, t));
         // The same outcome twice is counted once.
         assert!(!ok(&mut s, t));
         assert_eq!(s.progress(0), (1, 2));
         assert_eq!(s.running(), 0);
+    }
+
+    #[test]
+    fn uncounted_failures_retry_without_end_and_lost_outputs_nobody_needs_are_left_lost() {
+        let mut s = two_stages();
+        let busy = TaskFailure { kind: weft_abi::task::FailureKind::Busy, message: "full".into() };
+        for _ in 0..10 {
+            let t = s.next_task().unwrap();
+            assert!(s.failed(t.stage, t.partition, t.attempt, &busy, false));
+        }
+        assert_eq!(s.state(), ActionState::Running, "a full node is not the task's failure");
+        let all: Vec<Attempt> = std::iter::from_fn(|| s.next_task()).collect();
+        all.iter().for_each(|&t| assert!(ok(&mut s, t)));
+        let reduce: Vec<Attempt> = std::iter::from_fn(|| s.next_task()).collect();
+        reduce.iter().for_each(|&t| assert!(ok(&mut s, t)));
+        assert_eq!(s.state(), ActionState::Succeeded);
+        assert!(!s.outputs_lost(0, &[0]), "nothing reads stage 0 any more");
+        assert_eq!(s.state(), ActionState::Succeeded);
+    }
+
+    #[test]
+    fn a_stage_sent_back_too_often_fails_the_action() {
+        let mut s = two_stages();
+        let maps: Vec<Attempt> = std::iter::from_fn(|| s.next_task()).collect();
+        maps.iter().for_each(|&t| assert!(ok(&mut s, t)));
+        for round in 0..MAX_STAGE_ATTEMPTS {
+            assert!(s.outputs_lost(0, &[1]), "round {round}");
+            let again = s.next_task().unwrap();
+            assert!(ok(&mut s, again));
+        }
+        assert_eq!(s.state(), ActionState::Running);
+        s.outputs_lost(0, &[1]);
+        match s.state() {
+            ActionState::Failed(m) => assert!(m.contains("computed again 4 times"), "{m}"),
+            other => panic!("expected a failure, got {other:?}"),
+        }
     }
 
     #[test]

@@ -10,17 +10,28 @@
 //! refused until it takes a slot, says it no longer wants one, or has not asked again for
 //! [`WAIT_EXPIRY`] (a job that stopped asking must not hold the others back). Weights and quotas
 //! per tenant belong here too.
+//!
+//! A node whose task just failed for the machine's reasons (it was full, its disk failed, it
+//! could not load the module) is passed over for [`PAUSE_AFTER_FAILURE`] while other nodes have
+//! free slots, so that the retry goes elsewhere instead of to the node that looks the freest
+//! precisely because it fails at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How long a refused job counts as waiting without asking again.
 pub const WAIT_EXPIRY: Duration = Duration::from_secs(2);
+/// How long a node is passed over after one of its tasks failed for the machine's reasons.
+pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Most slots one node may offer.
+pub const MAX_NODE_SLOTS: u32 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct NodeSlots {
     slots: u32,
     used: u32,
+    /// Passed over until then (a task of it just failed for the machine's reasons).
+    paused_until: Option<Instant>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,10 +48,19 @@ pub struct SlotLedger {
 }
 
 impl SlotLedger {
-    /// A node offers `slots` slots (again: a re-registration keeps the tasks it runs).
+    /// A node offers `slots` slots (at most [`MAX_NODE_SLOTS`]; again: a re-registration keeps
+    /// the tasks it runs).
     pub fn set_node(&mut self, node: &str, slots: u32) {
         let used = self.nodes.get(node).map_or(0, |n| n.used);
-        self.nodes.insert(node.to_string(), NodeSlots { slots, used });
+        let slots = slots.min(MAX_NODE_SLOTS);
+        self.nodes.insert(node.to_string(), NodeSlots { slots, used, paused_until: None });
+    }
+
+    /// A task on `node` failed for the machine's reasons: pass the node over for a moment.
+    pub fn pause(&mut self, node: &str, now: Instant) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.paused_until = Some(now + PAUSE_AFTER_FAILURE);
+        }
     }
 
     /// A node is gone; its tasks' slots go with it (their outcomes still release the job's
@@ -51,12 +71,12 @@ impl SlotLedger {
 
     /// Slots of all nodes.
     pub fn capacity(&self) -> u32 {
-        self.nodes.values().map(|n| n.slots).sum()
+        self.nodes.values().fold(0u32, |sum, n| sum.saturating_add(n.slots))
     }
 
     /// Slots free now.
     pub fn free(&self) -> u32 {
-        self.nodes.values().map(|n| n.slots.saturating_sub(n.used)).sum()
+        self.nodes.values().fold(0u32, |sum, n| sum.saturating_add(n.slots.saturating_sub(n.used)))
     }
 
     /// Tasks running on `node` by this ledger.
@@ -80,11 +100,16 @@ impl SlotLedger {
                     .waiting_since
                     .is_some_and(|t| now.saturating_duration_since(t) < WAIT_EXPIRY)
         });
+        // The freest node, preferring nodes that are not paused (a paused node is used only
+        // when no other has a free slot).
         let node = self
             .nodes
             .iter()
             .filter(|(_, n)| n.used < n.slots)
-            .max_by_key(|(id, n)| (n.slots - n.used, std::cmp::Reverse(id.as_str())))
+            .max_by_key(|(id, n)| {
+                let ready = n.paused_until.is_none_or(|t| now >= t);
+                (ready, n.slots - n.used, std::cmp::Reverse(id.as_str()))
+            })
             .map(|(id, _)| id.clone());
         let share = self.jobs.entry(job.to_string()).or_default();
         match node {
@@ -95,7 +120,8 @@ impl SlotLedger {
                 Some(node)
             }
             _ => {
-                share.waiting_since.get_or_insert(now);
+                // The mark is renewed at every refusal: it expires only once the job stops asking.
+                share.waiting_since = Some(now);
                 None
             }
         }
@@ -168,6 +194,41 @@ mod tests {
         assert_eq!(ledger.try_acquire("big", now), None, "the slot is kept for the waiting job");
         assert_eq!(ledger.try_acquire("small", now).as_deref(), Some("n1"));
         assert_eq!((ledger.running("big"), ledger.running("small")), (2, 1));
+    }
+
+    #[test]
+    fn a_job_that_keeps_asking_keeps_its_place_however_long_the_wait() {
+        // Regression: the waiting mark dated from the first refusal, so after two seconds of
+        // asking a small job lost its claim to the next free slot.
+        let t0 = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("n1", 2);
+        assert!(ledger.try_acquire("big", t0).is_some());
+        assert!(ledger.try_acquire("big", t0).is_some());
+        let mut now = t0;
+        for _ in 0..50 {
+            now += Duration::from_millis(200);
+            assert_eq!(ledger.try_acquire("small", now), None);
+        }
+        ledger.release("n1", "big");
+        assert_eq!(ledger.try_acquire("big", now), None, "ten seconds of asking still count");
+        assert!(ledger.try_acquire("small", now).is_some());
+    }
+
+    #[test]
+    fn a_node_that_just_failed_a_task_is_passed_over_while_others_are_free() {
+        let now = Instant::now();
+        let mut ledger = SlotLedger::default();
+        ledger.set_node("bad", 4);
+        ledger.set_node("good", 1);
+        ledger.pause("bad", now);
+        assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("good"));
+        assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("bad"), "better than nothing");
+        let later = now + PAUSE_AFTER_FAILURE;
+        ledger.release("good", "a");
+        assert_eq!(ledger.try_acquire("a", later).as_deref(), Some("bad"), "the pause is over");
+        ledger.set_node("huge", u32::MAX);
+        assert_eq!(ledger.capacity(), 5 + MAX_NODE_SLOTS);
     }
 
     #[test]

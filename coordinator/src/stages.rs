@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use thiserror::Error;
 use weft_abi::guest::GuestTask;
-use weft_abi::limits::{MAX_PARTITIONS, MAX_SHUFFLE_CELLS};
+use weft_abi::limits::{MAX_PARTITIONS, MAX_SHUFFLE_CELLS, MAX_STAGES, MAX_TASKS};
 use weft_abi::plan::{
     ActionKind, ActionRequest, Call, DatasetId, InlineBatch, NodeIndex, NodeKind, Source,
 };
@@ -115,6 +115,13 @@ pub fn plan_stages(
         ActionKind::SaveText { .. } => StageOutput::Parts,
     };
     planner.stage_for(request.target, request.sink.clone(), output)?;
+    let tasks: u64 = planner.stages.iter().map(|s| u64::from(s.partitions)).sum();
+    if tasks > MAX_TASKS {
+        return Err(PlanError::Refused(format!(
+            "the action would run {tasks} tasks, more than the {MAX_TASKS} allowed; use fewer \
+             partitions or larger input splits"
+        )));
+    }
     Ok(JobGraph { stages: planner.stages })
 }
 
@@ -167,6 +174,11 @@ impl Planner<'_> {
             }
         };
         ops.reverse();
+        if self.stages.len() >= MAX_STAGES {
+            return Err(PlanError::Refused(format!(
+                "the action would be cut into more than {MAX_STAGES} stages (shuffles)"
+            )));
+        }
         let buckets = match output {
             StageOutput::Shuffle { buckets } => buckets,
             _ => 0,

@@ -161,7 +161,14 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
         ModuleCache::open(&config.work_dir.join("compiled")).map_err(NodeError::Setup)?;
     let engine =
         Engine::new().map_err(|e| NodeError::Setup(e.to_string()))?.with_module_cache(compiled);
-    let shuffle = ShuffleStore::new(config.work_dir.join("shuffle"), config.shuffle_memory);
+    // Spill files of an earlier run of this node (one that was killed) belong to nobody now.
+    let spill_dir = config.work_dir.join("shuffle");
+    if let Err(e) = std::fs::remove_dir_all(&spill_dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(NodeError::Setup(format!("cannot clear {}: {e}", spill_dir.display())));
+    }
+    let shuffle = ShuffleStore::new(spill_dir, config.shuffle_memory);
     let state = Arc::new_cyclic(|weak| NodeState {
         config: config.clone(),
         storage: Arc::new(data),
@@ -202,7 +209,7 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
             }
             // Refusals and an impostor coordinator are final; an unreachable coordinator (not up
             // yet, restarting) is waited for.
-            Err(NodeError::Transport(e @ (TransportError::Io(_) | TransportError::Closed))) => {
+            Err(NodeError::Transport(e)) if e.is_connection_trouble() => {
                 tracing::warn!(%e, "cannot reach the coordinator; retrying");
             }
             Err(e) => return Err(e),

@@ -6,16 +6,20 @@
 //! only the coordinator and the job's own tasks know. Each batch is its own frame: the server
 //! reads a spilled bucket batch by batch on a blocking thread, the receiving task pulls batches
 //! as it consumes them ([`RemoteBuckets`]), so a bucket of any size streams through without being
-//! assembled in one piece on either side. Every fetch gives up at its task's deadline. The
+//! assembled in one piece on either side. Every fetch gives up at its task's deadline: as the
+//! holder's fault (a fetch failure, so that what it holds is computed again elsewhere) when it
+//! sent nothing for more than [`STALL_GRACE`], as the task's own deadline otherwise. A reply
+//! that cannot be accepted (malformed, over the frame limit) fails the task with that cause. The
 //! coordinator never sees shuffle data.
 
 use crate::NodeState;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
-use weft_abi::task::{BucketPiece, MapOutputId, ShuffleKey};
-use weft_sandbox::{BatchSource, FetchBucket, InputError};
+use weft_abi::task::{BucketPiece, LostOutput, ShuffleKey};
+use weft_sandbox::{BatchSource, FetchBucket, InputError, lost};
 use weft_storage::shuffle_store::BucketReader;
 use weft_wire::frame::DEFAULT_MAX_FRAME;
 use weft_wire::pki::NODE_NAME;
@@ -32,9 +36,14 @@ pub(crate) async fn serve(state: Arc<NodeState>, endpoint: quinn::Endpoint) {
                 let state = state.clone();
                 let conn = conn.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_stream(&state, tx, rx).await {
-                        tracing::warn!(remote = %conn.remote_address(), error = %e, "closing shuffle connection");
-                        conn.close(1u32.into(), b"protocol error");
+                    match serve_stream(&state, tx, rx).await {
+                        Ok(()) => {}
+                        Err(e @ (TransportError::Frame(_) | TransportError::Rejected(_))) => {
+                            tracing::warn!(remote = %conn.remote_address(), error = %e, "closing shuffle connection");
+                            conn.close(1u32.into(), b"protocol error");
+                        }
+                        // A fetch that broke or stalled spoils nothing else.
+                        Err(e) => tracing::debug!(error = %e, "dropped a shuffle stream"),
                     }
                 });
             }
@@ -104,6 +113,27 @@ impl Batches {
     }
 }
 
+/// A wait for the holder that ends at the task's deadline is the holder's fault only if it
+/// lasted longer than this; a shorter one means the task had used up its time before asking.
+pub(crate) const STALL_GRACE: Duration = Duration::from_secs(1);
+
+/// What a failed wait for the holder of `lost` means, the wait having begun at `began`.
+fn wait_failed(
+    e: TransportError,
+    lost: &LostOutput,
+    began: Instant,
+    deadline: Instant,
+) -> InputError {
+    match e {
+        TransportError::Timeout(_) if began + STALL_GRACE > deadline => InputError::Deadline,
+        TransportError::Frame(e) => InputError::Read(format!("node {}: {e}", lost.node)),
+        e => InputError::Fetch {
+            lost: Some(lost.clone()),
+            message: format!("node {}: {e}", lost.node),
+        },
+    }
+}
+
 /// Fetches pieces of buckets from other nodes' shuffle services (and counts what it fetched).
 pub(crate) struct RemoteFetch {
     pub(crate) state: std::sync::Weak<NodeState>,
@@ -118,21 +148,29 @@ impl FetchBucket for RemoteFetch {
         key: &ShuffleKey,
         deadline: Instant,
     ) -> Result<Box<dyn BatchSource>, InputError> {
-        let fail = |message: String| InputError::Fetch { map: Some(piece.map.clone()), message };
-        let state = self.state.upgrade().ok_or_else(|| fail("the node is stopping".into()))?;
+        let lost = lost(piece);
+        let Some(state) = self.state.upgrade() else {
+            return Err(InputError::Fetch {
+                lost: Some(lost),
+                message: "the node is stopping".into(),
+            });
+        };
         let request = Request::FetchBucket { map: piece.map.clone(), bucket, key: key.clone() };
         let started = Instant::now();
         let opened = self.runtime.block_on(async {
-            let conn = state.peer_connection(&piece.shuffle_addr).await?;
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let connect = state.peer_connection(&piece.shuffle_addr);
+            let conn = tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| TransportError::Timeout(timeout))??;
             transport::open_request(&conn, &request, deadline).await
         });
         state.counters().shuffle_fetch_micros += started.elapsed().as_micros() as u64;
-        let rx = opened.map_err(|e| fail(format!("node {}: {e}", piece.node_id)))?;
+        let rx = opened.map_err(|e| wait_failed(e, &lost, started, deadline))?;
         Ok(Box::new(RemoteBuckets {
             state,
             runtime: self.runtime.clone(),
-            node: piece.node_id.clone(),
-            map: piece.map.clone(),
+            lost,
             rx: Some(rx),
             deadline,
         }))
@@ -144,8 +182,7 @@ impl FetchBucket for RemoteFetch {
 struct RemoteBuckets {
     state: Arc<NodeState>,
     runtime: tokio::runtime::Handle,
-    node: String,
-    map: MapOutputId,
+    lost: LostOutput,
     rx: Option<transport::FramedRecv>,
     deadline: Instant,
 }
@@ -157,8 +194,9 @@ impl BatchSource for RemoteBuckets {
         let next = self.runtime.block_on(rx.expect_by::<Response>(self.deadline));
         let mut counters = self.state.counters();
         counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
-        let fail = |message: String| InputError::Fetch { map: Some(self.map.clone()), message };
-        match next.map_err(|e| fail(format!("node {}: {e}", self.node)))? {
+        let node = &self.lost.node;
+        let fail = |message: String| InputError::Fetch { lost: Some(self.lost.clone()), message };
+        match next.map_err(|e| wait_failed(e, &self.lost, started, self.deadline))? {
             Response::BucketBatch(b) => {
                 counters.shuffle_bytes_fetched += b.len() as u64;
                 Ok(Some(Bytes::from(b)))
@@ -167,8 +205,8 @@ impl BatchSource for RemoteBuckets {
                 self.rx = None;
                 Ok(None)
             }
-            Response::Refused { reason } => Err(fail(format!("node {}: {reason}", self.node))),
-            other => Err(fail(format!("node {}: unexpected {other:?}", self.node))),
+            Response::Refused { reason } => Err(fail(format!("node {node}: {reason}"))),
+            other => Err(fail(format!("node {node}: unexpected {other:?}"))),
         }
     }
 }

@@ -7,7 +7,7 @@
 use crate::NodeState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use weft_abi::task::{TaskFailure, TaskSpec};
+use weft_abi::task::{FailureKind, TaskFailure, TaskSpec};
 use weft_sandbox::{SpecOutcome, TaskOutput, run_spec};
 use weft_wire::protocol::{Request, Response};
 use weft_wire::transport::{self, TransportError};
@@ -49,11 +49,14 @@ pub(crate) async fn run_and_answer(
     let outcome = match take_slot(&state) {
         None => {
             state.counters().tasks_refused += 1;
-            Err(TaskFailure::infrastructure(format!(
-                "node {} is full: all {} of its slots are busy",
-                state.node_id(),
-                state.config.slots
-            )))
+            Err(TaskFailure {
+                kind: FailureKind::Busy,
+                message: format!(
+                    "node {} is full: all {} of its slots are busy",
+                    state.node_id(),
+                    state.config.slots
+                ),
+            })
         }
         Some(_slot) => run(&state, coordinator, spec).await,
     };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 use thiserror::Error;
-use weft_abi::task::{FailureKind, MapOutputId, TaskFailure};
+use weft_abi::task::{FailureKind, LostOutput, TaskFailure};
 
 /// A module that cannot be used as a Weft job.
 #[derive(Debug, Error)]
@@ -58,8 +58,8 @@ pub enum TaskError {
     /// it); worth a retry once it has been computed again.
     #[error("fetch error: {message}")]
     Fetch {
-        /// The map output, when known.
-        map: Option<MapOutputId>,
+        /// The map output and the node it was asked of, when known.
+        lost: Option<LostOutput>,
         /// What happened.
         message: String,
     },
@@ -100,8 +100,8 @@ impl TaskError {
     pub fn to_failure(&self) -> TaskFailure {
         let kind = match self {
             TaskError::Setup(_) | TaskError::Spill(_) => FailureKind::Infrastructure,
-            TaskError::Fetch { map: Some(map), .. } => FailureKind::FetchFailed(map.clone()),
-            TaskError::Fetch { map: None, .. } => FailureKind::Infrastructure,
+            TaskError::Fetch { lost: Some(lost), .. } => FailureKind::FetchFailed(lost.clone()),
+            TaskError::Fetch { lost: None, .. } => FailureKind::Infrastructure,
             _ => FailureKind::Job,
         };
         TaskFailure { kind, message: self.to_string() }

@@ -120,8 +120,12 @@ fn input_next(mut caller: Caller<'_, SandboxState>, input: u32) -> wasmtime::Res
         }
         Ok(None) => Ok(-1),
         Err(InputError::Read(message)) => Err(host_failure(state, TaskError::Input(message))),
-        Err(InputError::Fetch { map, message }) => {
-            Err(host_failure(state, TaskError::Fetch { map, message }))
+        Err(InputError::Fetch { lost, message }) => {
+            Err(host_failure(state, TaskError::Fetch { lost, message }))
+        }
+        Err(InputError::Deadline) => {
+            let limit = io.timeout;
+            Err(host_failure(state, TaskError::DeadlineExceeded { limit, operator: None }))
         }
     }
 }

@@ -8,9 +8,11 @@
 use crate::error::TaskError;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use weft_abi::task::MapOutputId;
+use weft_abi::task::LostOutput;
 use weft_storage::PartWriter;
-use weft_storage::shuffle_store::{MapOutputReceipt, MapOutputWriter, ShuffleError};
+use weft_storage::shuffle_store::{
+    BATCH_OVERHEAD, MapOutputReceipt, MapOutputWriter, ShuffleError,
+};
 
 /// Why an input could not deliver its next batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,13 +21,16 @@ pub enum InputError {
     /// attempt would fail the same way.
     Read(String),
     /// A map output could not be fetched from where it was (its node went away, or no longer has
-    /// it): worth another attempt once it has been computed again.
+    /// it, or sent nothing for a while): worth another attempt once it has been computed again.
     Fetch {
-        /// The output that could not be fetched, when known.
-        map: Option<MapOutputId>,
+        /// The output that could not be fetched, and where it was asked for, when known.
+        lost: Option<LostOutput>,
         /// What happened.
         message: String,
     },
+    /// The task's deadline came while it waited for input that was arriving: the task ran out
+    /// of time, which is not the sender's fault.
+    Deadline,
 }
 
 /// Where one of a task's inputs comes from. Called from inside the sandbox's host functions, on
@@ -102,8 +107,11 @@ impl OutputSink {
 
     pub(crate) fn emit(&mut self, channel: u32, batch: &[u8]) -> Result<(), TaskError> {
         match self {
+            // Empty batches carry nothing, and are not kept.
+            _ if batch.is_empty() => {}
             OutputSink::Batches { batches, bytes, limit } => {
-                *bytes += batch.len() as u64;
+                // Charged what keeping a batch costs, so that tiny ones cannot add up unseen.
+                *bytes += batch.len() as u64 + BATCH_OVERHEAD;
                 if *bytes > *limit {
                     return Err(TaskError::ResultTooLarge { limit: *limit });
                 }

@@ -13,11 +13,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft_abi::task::{
-    BucketPiece, MapOutput, ShuffleKey, ShuffleRead, TaskInput, TaskOutput as OutputKind, TaskSpec,
+    BucketPiece, LostOutput, MapOutput, ShuffleKey, ShuffleRead, TaskInput,
+    TaskOutput as OutputKind, TaskSpec,
 };
 use weft_storage::Storage;
 use weft_storage::input::SplitReader;
-use weft_storage::shuffle_store::{BucketReader, ShuffleError, ShuffleStore};
+use weft_storage::shuffle_store::{BucketReader, ShuffleStore};
 
 /// Fetches one map output's piece of a bucket from the machine that holds it.
 pub trait FetchBucket: Send + Sync {
@@ -148,14 +149,14 @@ impl ShuffleInput {
     fn open_piece(&self, piece: &BucketPiece) -> Result<Box<dyn BatchSource>, InputError> {
         if piece.node_id == self.node_id {
             let reader = self.shuffle.reader(&piece.map, &self.key, self.bucket).map_err(|e| {
-                InputError::Fetch { map: Some(piece.map.clone()), message: e.to_string() }
+                InputError::Fetch { lost: Some(lost(piece)), message: e.to_string() }
             })?;
-            return Ok(Box::new(StoreSource { reader, map: piece.map.clone() }));
+            return Ok(Box::new(StoreSource { reader, lost: lost(piece) }));
         }
         match &self.remote {
             Some(remote) => remote.fetch(piece, self.bucket, &self.key, self.deadline),
             None => Err(InputError::Fetch {
-                map: Some(piece.map.clone()),
+                lost: Some(lost(piece)),
                 message: format!(
                     "map output held by {}, which this engine cannot reach",
                     piece.node_id
@@ -180,28 +181,22 @@ impl BatchSource for ShuffleInput {
     }
 }
 
-/// Batches of a [`BucketReader`] as a task input.
-pub struct StoreSource {
-    reader: BucketReader,
-    map: weft_abi::task::MapOutputId,
+/// The lost output a failure to read `piece` names.
+pub fn lost(piece: &BucketPiece) -> LostOutput {
+    LostOutput { map: piece.map.clone(), node: piece.node_id.clone() }
 }
 
-impl StoreSource {
-    /// Read `bucket` of `map` from `store` under `key`.
-    pub fn open(
-        store: &ShuffleStore,
-        map: &weft_abi::task::MapOutputId,
-        key: &ShuffleKey,
-        bucket: u32,
-    ) -> Result<StoreSource, ShuffleError> {
-        Ok(StoreSource { reader: store.reader(map, key, bucket)?, map: map.clone() })
-    }
+/// Batches of a [`BucketReader`] of this machine's shuffle store as a task input.
+struct StoreSource {
+    reader: BucketReader,
+    lost: LostOutput,
 }
 
 impl BatchSource for StoreSource {
     fn next_batch(&mut self) -> Result<Option<Bytes>, InputError> {
-        self.reader
-            .next_batch()
-            .map_err(|e| InputError::Fetch { map: Some(self.map.clone()), message: e.to_string() })
+        self.reader.next_batch().map_err(|e| InputError::Fetch {
+            lost: Some(self.lost.clone()),
+            message: e.to_string(),
+        })
     }
 }

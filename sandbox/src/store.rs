@@ -70,6 +70,8 @@ pub(crate) struct TaskIo {
     pub(crate) inputs: Vec<Box<dyn BatchSource>>,
     /// A batch announced by `input_next` and not read yet, with its input index.
     pub(crate) pending: Option<(u32, Bytes)>,
+    /// The task's time limit (for a deadline reached while waiting for input).
+    pub(crate) timeout: Duration,
     pub(crate) output: OutputSink,
     pub(crate) bad_rows: Option<(u64, String)>,
     /// Operator labels by index (source, ops, sink), to name the one that failed.

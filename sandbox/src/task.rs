@@ -49,8 +49,9 @@ impl JobModule {
         let sink = OutputSink::open(output);
         let stdout = CapturedOutput::buffer(self.policy.output_cap);
         let stderr = CapturedOutput::buffer(self.policy.output_cap);
-        let io = TaskIo { inputs, pending: None, output: sink, bad_rows: None, labels };
         let limit = self.policy.task_timeout;
+        let io =
+            TaskIo { inputs, pending: None, timeout: limit, output: sink, bad_rows: None, labels };
         let mut store = new_store(
             &self.engine,
             &self.policy,

@@ -11,10 +11,14 @@
 //! recomputed), so they are not synced.
 //!
 //! An output becomes visible to readers only when its writer finishes; a writer dropped before
-//! (its task failed) leaves nothing. Every output is stored with the job's [`ShuffleKey`], and a
-//! bucket is read only by whoever presents the same key. Readers stream a bucket batch by batch
-//! ([`BucketReader`]); a missing output or a bucket it does not have is an error, never an empty
-//! bucket.
+//! (its task failed) leaves nothing, and so does one that finishes after its action was released
+//! (a straggler of an action that already ended) or after the store was cleared. Every output is
+//! stored with the job's [`ShuffleKey`], and a bucket is read only by whoever presents the same
+//! key. Readers stream a bucket batch by batch ([`BucketReader`]); a missing output or a bucket it
+//! does not have is an error, never an empty bucket.
+//!
+//! Every batch is charged [`BATCH_OVERHEAD`] bytes on top of its length, so that a task emitting
+//! tiny batches cannot hold much more memory than the bound says; empty batches are not kept.
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -58,6 +62,12 @@ fn describe(id: &MapOutputId) -> String {
     format!("{} action {} stage {} partition {}", id.job, id.action, id.stage, id.partition)
 }
 
+/// Bytes each batch is charged for beyond its length (what keeping it costs).
+pub const BATCH_OVERHEAD: u64 = 64;
+
+/// Released actions remembered, so that their stragglers' outputs are not kept.
+const RELEASED_KEPT: usize = 10_000;
+
 /// Where one bucket's batches are in a spill file: (offset, length) of each, in order.
 type BucketIndex = Vec<(u64, u32)>;
 
@@ -78,6 +88,10 @@ struct Inner {
     memory_bytes: u64,
     peak_memory_bytes: u64,
     spilled_bytes: u64,
+    /// Actions already released (job, action), oldest first: outputs that finish later go.
+    released: VecDeque<(String, u32)>,
+    /// Bumped by `clear`: writers started before it keep nothing.
+    generation: u64,
 }
 
 /// Map outputs held by a node (or by the embedded engine).
@@ -136,6 +150,7 @@ impl ShuffleStore {
     ) -> MapOutputWriter {
         MapOutputWriter {
             store: self.clone(),
+            generation: self.lock().generation,
             id,
             key,
             memory: (0..buckets.max(1)).map(|_| Vec::new()).collect(),
@@ -197,13 +212,22 @@ impl ShuffleStore {
     }
 
     /// Drop the map outputs of one action of one job, deleting their spill files (blocking);
-    /// returns how many went.
+    /// returns how many went. Outputs of that action that finish later are not kept.
     pub fn release(&self, job: &str, action: u32) -> usize {
+        {
+            let mut inner = self.lock();
+            inner.released.push_back((job.to_string(), action));
+            if inner.released.len() > RELEASED_KEPT {
+                inner.released.pop_front();
+            }
+        }
         self.remove_where(|id| id.job == job && id.action == action)
     }
 
-    /// Drop every map output (a new coordinator session cannot name the old ones).
+    /// Drop every map output (a new coordinator session cannot name the old ones), and every one
+    /// still being written.
     pub fn clear(&self) -> usize {
+        self.lock().generation += 1;
         self.remove_where(|_| true)
     }
 
@@ -240,9 +264,22 @@ impl ShuffleStore {
     }
 
     /// Keep a finished output; an output already stored under the same id (an earlier attempt of
-    /// the same map task) is replaced.
-    fn insert(&self, id: MapOutputId, entry: Entry) {
-        let old = self.lock().maps.insert(id, entry);
+    /// the same map task) is replaced. An output of a released action, or begun before the store
+    /// was cleared, is dropped instead.
+    fn insert(&self, id: MapOutputId, entry: Entry, generation: u64) {
+        let old = {
+            let mut inner = self.lock();
+            let released = inner.released.iter().any(|(j, a)| *j == id.job && *a == id.action);
+            if released || generation != inner.generation {
+                drop(inner);
+                if let Stored::Memory { bytes, .. } = &entry.stored {
+                    self.unreserve(*bytes);
+                }
+                forget(entry.stored);
+                return;
+            }
+            inner.maps.insert(id, entry)
+        };
         if let Some(old) = old {
             if let Stored::Memory { bytes, .. } = &old.stored {
                 self.unreserve(*bytes);
@@ -276,6 +313,7 @@ struct Spill {
 /// leaves nothing behind.
 pub struct MapOutputWriter {
     store: Arc<ShuffleStore>,
+    generation: u64,
     id: MapOutputId,
     key: ShuffleKey,
     memory: Vec<Vec<Bytes>>,
@@ -301,9 +339,13 @@ impl MapOutputWriter {
                 bucket,
             });
         }
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.bucket_bytes[b] += batch.len() as u64;
-        if self.spill.is_none() && self.store.reserve(batch.len() as u64) {
-            self.reserved += batch.len() as u64;
+        let cost = batch.len() as u64 + BATCH_OVERHEAD;
+        if self.spill.is_none() && self.store.reserve(cost) {
+            self.reserved += cost;
             self.memory[b].push(Bytes::copy_from_slice(batch));
             return Ok(());
         }
@@ -389,7 +431,7 @@ impl MapOutputWriter {
                 (Stored::Disk { file: Arc::new(file), path, index: Arc::new(index) }, offset)
             }
         };
-        self.store.insert(id, Entry { key, stored });
+        self.store.insert(id, Entry { key, stored }, self.generation);
         Ok(MapOutputReceipt { bucket_bytes, spilled })
     }
 }
@@ -480,10 +522,11 @@ mod tests {
     #[test]
     fn outputs_past_the_memory_bound_spill_and_read_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(ShuffleStore::new(dir.path().to_path_buf(), 100));
+        // Each output is 83 bytes in 3 batches: 83 + 3 * 64 = 275 bytes charged.
+        let store = Arc::new(ShuffleStore::new(dir.path().to_path_buf(), 300));
         assert_eq!(write(&store, id("job-1", 0), 1).spilled, 0);
         let second = write(&store, id("job-1", 1), 5);
-        assert_eq!(second.spilled, 83, "the second output no longer fits in 100 bytes");
+        assert_eq!(second.spilled, 83, "the second output no longer fits in 300 bytes");
         assert_eq!(second.bucket_bytes, [13, 0, 70]);
         for (p, seed) in [(0, 1), (1, 5)] {
             for b in 0..3u32 {
@@ -507,6 +550,8 @@ mod tests {
         let mut w = store.writer(id("job-1", 0), key(), 2);
         for i in 0..50u8 {
             w.emit(u32::from(i % 2), &[i; 1000]).unwrap();
+            // Empty batches are not kept, and do not count.
+            w.emit(0, &[]).unwrap();
             assert!(store.stats().memory_bytes <= 4000, "batch {i}: {:?}", store.stats());
         }
         let receipt = w.finish().unwrap();
@@ -515,6 +560,28 @@ mod tests {
         assert_eq!(store.stats().memory_bytes, 0, "a spilled output holds no memory");
         let odd: Vec<Vec<u8>> = (0..50u8).filter(|i| i % 2 == 1).map(|i| vec![i; 1000]).collect();
         assert_eq!(read(&store, &id("job-1", 0), 1), odd);
+    }
+
+    #[test]
+    fn outputs_that_finish_after_their_action_was_released_or_the_store_cleared_are_not_kept() {
+        // Regression: a straggler map task of an action that had already ended stored its
+        // output for good.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ShuffleStore::new(dir.path().to_path_buf(), 1 << 20));
+        let mut straggler = store.writer(id("job-1", 3), key(), 1);
+        straggler.emit(0, b"late").unwrap();
+        store.release("job-1", 1);
+        straggler.finish().unwrap();
+        let mut old_session = store.writer(id("job-2", 0), key(), 1);
+        old_session.emit(0, b"old").unwrap();
+        store.clear();
+        old_session.finish().unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.outputs, stats.memory_bytes), (0, 0), "{stats:?}");
+        assert!(store.reader(&id("job-1", 3), &key(), 0).is_err());
+        // Other actions are kept as ever.
+        write(&store, id("job-3", 0), 1);
+        assert_eq!(store.stats().outputs, 1);
     }
 
     #[test]

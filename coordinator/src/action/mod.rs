@@ -26,9 +26,10 @@ use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use weft_abi::plan::{ActionOutput, InlineBatch};
 use weft_abi::task::{
-    BucketPiece, FailureKind, MapOutput, MapOutputId, PartTarget, ShuffleKey, ShuffleRead,
-    TaskFailure, TaskId, TaskInput, TaskLimits, TaskOutput, TaskSpec,
+    BucketPiece, FailureKind, LostOutput, MapOutput, MapOutputId, PartTarget, ShuffleKey,
+    ShuffleRead, TaskFailure, TaskId, TaskInput, TaskLimits, TaskOutput, TaskSpec,
 };
+use weft_storage::shuffle_store::BATCH_OVERHEAD;
 
 /// What an action needs to know about its job.
 #[derive(Debug, Clone)]
@@ -203,7 +204,14 @@ impl ActionRun {
                 attempt: attempt.attempt,
             },
             module_hash: s.module_hash.clone(),
-            limits: s.limits,
+            // A task may return at most what is left of the action's budget.
+            limits: TaskLimits {
+                result_bytes: s
+                    .result_limit
+                    .saturating_sub(self.result_bytes)
+                    .min(s.limits.result_bytes),
+                ..s.limits
+            },
             guest: stage.guest.clone(),
             inputs,
             output,
@@ -247,10 +255,15 @@ impl ActionRun {
             Ok(success) => self.record(&outcome.id, success),
             Err(failure) => {
                 tracing::debug!(task = %id, error = %failure.message, "task failed");
-                if let FailureKind::FetchFailed(map) = &failure.kind {
-                    self.forget_map_output(map);
-                }
-                self.scheduler.failed(stage, p, id.attempt, &failure);
+                // A full node did not run the task, and a task that could not fetch its input
+                // failed for its input's sake (which runs again): neither counts as an attempt,
+                // unless the fetch named an output that is not the one held now.
+                let counted = match &failure.kind {
+                    FailureKind::Busy => false,
+                    FailureKind::FetchFailed(lost) => !self.forget_outputs_of(lost),
+                    FailureKind::Job | FailureKind::Infrastructure => true,
+                };
+                self.scheduler.failed(stage, p, id.attempt, &failure, counted);
                 if self.scheduler.state() == ActionState::Running {
                     self.log(format!("retrying {id}: {}", failure.message));
                 }
@@ -282,7 +295,7 @@ impl ActionRun {
             }
         }
         if stage.output == StageOutput::Driver {
-            let bytes: u64 = success.batches.iter().map(|b| b.len() as u64).sum();
+            let bytes: u64 = success.batches.iter().map(|b| b.len() as u64 + BATCH_OVERHEAD).sum();
             self.result_bytes += bytes;
             if self.result_bytes > self.settings.result_limit {
                 return Err(TaskFailure::job(format!(
@@ -331,26 +344,30 @@ impl ActionRun {
         }
     }
 
-    /// A map output can no longer be read: forget it and compute it again.
-    fn forget_map_output(&mut self, map: &MapOutputId) {
+    /// A map output could not be fetched from its node: if that is where the output is held
+    /// now, that node's outputs are not to be relied on — forget all of them (Spark's way with a
+    /// fetch failure) and compute them again. Returns whether anything was forgotten.
+    fn forget_outputs_of(&mut self, lost: &LostOutput) -> bool {
+        let map = &lost.map;
         if map.job != self.settings.job || map.action != self.settings.action {
-            return;
+            return false;
         }
-        let stage = map.stage as usize;
-        if let Some(slot) =
-            self.map_outputs.get_mut(stage).and_then(|m| m.get_mut(map.partition as usize))
-            && slot.take().is_some()
-        {
-            tracing::warn!(
-                stage,
-                partition = map.partition,
-                "a map output could not be fetched; recomputing it"
-            );
-            self.scheduler.outputs_lost(stage, &[map.partition]);
+        let current = self
+            .map_outputs
+            .get(map.stage as usize)
+            .and_then(|m| m.get(map.partition as usize))
+            .and_then(Option::as_ref);
+        if current.is_none_or(|m| m.node_id != lost.node) {
+            // An older copy, already replaced (or forgotten): nothing to do.
+            return false;
         }
+        tracing::warn!(stage = map.stage, partition = map.partition, node = %lost.node, "a map output could not be fetched; recomputing what its node held");
+        self.forget_node(&lost.node)
     }
 
-    fn on_node_lost(&mut self, node: String) {
+    /// Forget every map output held by `node` and compute them again; whether there were any.
+    fn forget_node(&mut self, node: &str) -> bool {
+        let mut any = false;
         for (stage, maps) in self.map_outputs.iter_mut().enumerate() {
             let lost: Vec<u32> = (0..maps.len())
                 .filter(|&p| maps[p].as_ref().is_some_and(|m| m.node_id == node))
@@ -360,10 +377,18 @@ impl ActionRun {
                 maps[p as usize] = None;
             }
             if !lost.is_empty() {
+                any = true;
                 tracing::warn!(stage, partitions = ?lost, %node, "map outputs lost with their node; recomputing them");
-                self.scheduler.outputs_lost(stage, &lost);
+                if !self.scheduler.outputs_lost(stage, &lost) {
+                    tracing::debug!(stage, "nothing reads those outputs any more");
+                }
             }
         }
+        any
+    }
+
+    fn on_node_lost(&mut self, node: String) {
+        self.forget_node(&node);
         self.lost_nodes.insert(node);
     }
 

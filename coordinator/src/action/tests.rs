@@ -186,27 +186,37 @@ fn a_map_output_reported_by_a_node_already_lost_is_not_trusted() {
 }
 
 #[test]
-fn a_failed_fetch_recomputes_the_map_output_it_names_and_never_reads_a_partial_bucket() {
-    let mut run = ActionRun::new(settings(1), map_reduce(2, 1));
-    for task in launch_all(&mut run) {
-        run.on_event(done(&task, "n1"));
-    }
+fn a_failed_fetch_recomputes_what_the_node_held_and_never_reads_a_partial_bucket() {
+    let mut run = ActionRun::new(settings(1), map_reduce(3, 1));
+    let maps = launch_all(&mut run);
+    run.on_event(done(&maps[0], "n1"));
+    run.on_event(done(&maps[1], "n2"));
+    run.on_event(done(&maps[2], "n2"));
     let reduce = launch_all(&mut run);
     let TaskInput::Shuffle(read) = &reduce[0].inputs[0] else { panic!() };
-    let gone = read.pieces[1].map.clone();
-    let fetch =
-        TaskFailure { kind: FailureKind::FetchFailed(gone), message: "no map output".into() };
-    run.on_event(failed(&reduce[0], fetch));
-    // The reduce stage waits: what comes next is map task 1, and only it.
+    let gone = LostOutput { map: read.pieces[1].map.clone(), node: "n2".into() };
+    let fetch = TaskFailure {
+        kind: FailureKind::FetchFailed(gone.clone()),
+        message: "no map output".into(),
+    };
+    run.on_event(failed(&reduce[0], fetch.clone()));
+    // The reduce stage waits: what comes next is what n2 held, and only that.
     let next = launch_all(&mut run);
-    assert_eq!(next.len(), 1);
-    assert_eq!((next[0].id.stage, next[0].id.partition), (0, 1));
-    run.on_event(done(&next[0], "n1"));
+    let partitions: Vec<(u32, u32)> = next.iter().map(|t| (t.id.stage, t.id.partition)).collect();
+    assert_eq!(partitions, [(0, 1), (0, 2)]);
+    run.on_event(done(&next[0], "n3"));
+    run.on_event(done(&next[1], "n3"));
     let reduce = launch_all(&mut run);
     let TaskInput::Shuffle(read) = &reduce[0].inputs[0] else { panic!() };
-    assert_eq!(read.pieces.len(), 2, "every map output is in the input");
-    run.on_event(done(&reduce[0], "n1"));
-    assert_eq!(sums(&run.finish().unwrap()), [3]);
+    assert_eq!(read.pieces.len(), 3, "every map output is in the input");
+    // A failure that names the old copy on n2 forgets nothing: the copy now is on n3, so the
+    // reduce task simply runs again.
+    run.on_event(failed(&reduce[0], fetch));
+    let again = launch_all(&mut run);
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.stage, again[0].id.attempt), (1, 2));
+    run.on_event(done(&again[0], "n1"));
+    assert_eq!(sums(&run.finish().unwrap()), [6]);
 }
 
 #[test]
@@ -227,12 +237,15 @@ fn a_success_without_the_map_output_its_stage_needs_is_a_failure() {
 #[test]
 fn results_over_the_limit_fail_the_action_at_once() {
     let mut s = settings(1);
-    s.result_limit = 10;
+    // Each result below costs 6 bytes and the batch's overhead.
+    s.result_limit = 2 * (6 + BATCH_OVERHEAD) + 1;
     let graph = JobGraph {
         stages: vec![stage(3, vec![StageInput::Inline(vec![])], StageOutput::Driver, vec![])],
     };
     let mut run = ActionRun::new(s, graph);
     let tasks = launch_all(&mut run);
+    let left = tasks[0].limits.result_bytes;
+    assert_eq!(left, 2 * (6 + BATCH_OVERHEAD) + 1, "a task is given what is left of the budget");
     let big = |task: &TaskSpec| {
         ExecutorEvent::Finished(TaskOutcome {
             id: task.id.clone(),
@@ -244,9 +257,10 @@ fn results_over_the_limit_fail_the_action_at_once() {
         })
     };
     run.on_event(big(&tasks[0]));
-    assert!(!run.is_finished());
     run.on_event(big(&tasks[1]));
-    assert!(run.is_finished(), "12 bytes are over the 10 byte limit");
+    assert!(!run.is_finished());
+    run.on_event(big(&tasks[2]));
+    assert!(run.is_finished(), "three results are over the limit");
     let err = run.finish().unwrap_err();
     assert!(err.contains("results exceed"), "{err}");
 }

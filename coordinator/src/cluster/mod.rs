@@ -3,13 +3,18 @@
 //! [`CoordinatorApi`]. This module only translates between bytes and requests and enforces what
 //! is about connections:
 //!
-//! - a connection is admitted only within the [`limits`] for its address, before its handshake;
+//! - a connection's address is proven first (a QUIC stateless retry), then it is admitted only
+//!   within the [`limits`] for that address, before its handshake — so a spoofed source address
+//!   cannot use up another's places;
 //! - a node is known by its client certificate; anybody else is anonymous until an
 //!   `Authenticate` exchange, may open only a few streams at a time, may send no frame larger
 //!   than [`MAX_ANONYMOUS_FRAME`], and is closed if it has not authenticated within
 //!   [`AUTHENTICATE_WITHIN`];
 //! - a peer that sends a malformed, truncated or oversized frame gets its connection closed (and
-//!   logged), which affects nobody else.
+//!   logged), which affects nobody else; a stream that merely broke or timed out is dropped
+//!   alone;
+//! - when a node's connection ends, the node is taken out of the pool at once: its tasks fail
+//!   and are retried elsewhere, its map outputs count as lost.
 
 pub mod limits;
 mod node_link;
@@ -89,6 +94,11 @@ impl CoordinatorService {
             }
         });
         while let Some(incoming) = self.endpoint.accept().await {
+            if !incoming.remote_address_validated() {
+                // Guaranteed possible when the address is not validated yet.
+                let _ = incoming.retry();
+                continue;
+            }
             let ip = incoming.remote_address().ip();
             if !lock(&self.limits).admit(ip) {
                 tracing::warn!(%ip, "refused a connection: too many from this address");
@@ -98,7 +108,7 @@ impl CoordinatorService {
             let (api, limits) = (self.api.clone(), self.limits.clone());
             tokio::spawn(async move {
                 let anonymous = match incoming.await {
-                    Ok(conn) => serve_connection(&api, conn, &limits).await,
+                    Ok(conn) => serve_connection(&api, conn, ip, &limits).await,
                     Err(e) => {
                         tracing::info!(error = %e, "connection attempt failed");
                         true
@@ -122,8 +132,14 @@ impl Session {
         self.principal.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn set(&self, principal: Principal) {
-        *self.principal.lock().unwrap_or_else(|p| p.into_inner()) = Some(principal);
+    /// Set the principal if none is set yet; whether this call set it.
+    fn set(&self, principal: Principal) -> bool {
+        let mut current = self.principal.lock().unwrap_or_else(|p| p.into_inner());
+        if current.is_some() {
+            return false;
+        }
+        *current = Some(principal);
+        true
     }
 }
 
@@ -137,10 +153,11 @@ fn peer_node(api: &CoordinatorApi, conn: &quinn::Connection) -> Option<Principal
 async fn serve_connection(
     api: &Arc<CoordinatorApi>,
     conn: quinn::Connection,
+    ip: IpAddr,
     limits: &Arc<Mutex<ConnectionLimits>>,
 ) -> bool {
     let remote = conn.remote_address();
-    let session = Session { principal: Arc::default(), ip: remote.ip() };
+    let session = Session { principal: Arc::default(), ip };
     if let Some(node) = peer_node(api, &conn) {
         authenticated(&conn, &session, node, limits);
     } else {
@@ -159,15 +176,24 @@ async fn serve_connection(
             Ok(streams) => streams,
             Err(e) => {
                 tracing::debug!(%remote, error = %e, "connection closed");
-                return session.principal().is_none();
+                let principal = session.principal();
+                if let Some(Principal::Node(id)) = &principal {
+                    api.node_disconnected(id);
+                }
+                return principal.is_none();
             }
         };
         let (api, conn, session, limits) =
             (api.clone(), conn.clone(), session.clone(), limits.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve_stream(&api, &conn, &session, &limits, tx, rx).await {
-                tracing::warn!(%remote, error = %e, "closing connection after a protocol error");
-                conn.close(CLOSE_PROTOCOL_ERROR.into(), b"protocol error");
+            match serve_stream(&api, &conn, &session, &limits, tx, rx).await {
+                Ok(()) => {}
+                Err(e @ (TransportError::Frame(_) | TransportError::Rejected(_))) => {
+                    tracing::warn!(%remote, error = %e, "closing connection after a protocol error");
+                    conn.close(CLOSE_PROTOCOL_ERROR.into(), b"protocol error");
+                }
+                // A stream that broke or timed out spoils nothing else.
+                Err(e) => tracing::info!(%remote, error = %e, "dropped a stream"),
             }
         });
     }
@@ -179,9 +205,10 @@ fn authenticated(
     principal: Principal,
     limits: &Mutex<ConnectionLimits>,
 ) {
-    session.set(principal);
-    conn.set_max_concurrent_bi_streams(AUTHENTICATED_STREAMS.into());
-    lock(limits).authenticated(session.ip);
+    if session.set(principal) {
+        conn.set_max_concurrent_bi_streams(AUTHENTICATED_STREAMS.into());
+        lock(limits).authenticated(session.ip);
+    }
 }
 
 async fn serve_stream(

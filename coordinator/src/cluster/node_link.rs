@@ -12,6 +12,7 @@ use crate::service::nodes::NodeLink;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use weft_abi::task::{TaskFailure, TaskSpec};
+use weft_storage::shuffle_store::BATCH_OVERHEAD;
 use weft_wire::protocol::{Request, Response};
 use weft_wire::transport::{self, FramedRecv, TransportError};
 
@@ -30,7 +31,7 @@ impl QuicNodeLink {
         if e.is_connection_trouble() {
             TaskFailure::infrastructure(format!("node {} was lost: {e}", self.node_id))
         } else {
-            TaskFailure::job(format!("node {} sent a reply that was refused: {e}", self.node_id))
+            TaskFailure::job(format!("cannot exchange the task with node {}: {e}", self.node_id))
         }
     }
 
@@ -47,7 +48,7 @@ impl QuicNodeLink {
         while out.len() < batches as usize {
             match rx.expect_by::<Response>(deadline).await.map_err(|e| self.failure(e))? {
                 Response::ResultPart { bytes, end_of_batch } => {
-                    total += bytes.len() as u64;
+                    total += bytes.len() as u64 + if end_of_batch { BATCH_OVERHEAD } else { 0 };
                     if total > limit {
                         return Err(TaskFailure::job(format!(
                             "the task's results for the driver exceed {} MiB",

@@ -9,6 +9,7 @@ use super::modules::ModuleStore;
 use super::nodes::{NodeLink, NodePool};
 use super::run_job::{self, JobEnv};
 use super::{ApiError, Principal};
+use crate::slots::MAX_NODE_SLOTS;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::PathBuf;
@@ -164,6 +165,11 @@ impl CoordinatorApi {
         link: Arc<dyn NodeLink>,
     ) -> Result<String, ApiError> {
         let id = self.node_id(p, "registering")?;
+        if slots == 0 || slots > MAX_NODE_SLOTS {
+            return Err(ApiError::Invalid(format!(
+                "a node offers 1 to {MAX_NODE_SLOTS} slots, not {slots}"
+            )));
+        }
         if !self.pool.register(id, slots, shuffle_addr, link, Instant::now()) {
             return Err(ApiError::NotFound(format!("{id} is not a node of this cluster any more")));
         }
@@ -213,12 +219,7 @@ impl CoordinatorApi {
     }
 
     /// Start a job of a stored module (blocking: compiles the module if needed); returns its id.
-    pub fn submit(
-        &self,
-        p: &Principal,
-        hash: &str,
-        args: Vec<String>,
-    ) -> Result<String, ApiError> {
+    pub fn submit(&self, p: &Principal, hash: &str, args: Vec<String>) -> Result<String, ApiError> {
         self.admin(p)?;
         let bytes: usize = args.iter().map(String::len).sum();
         if args.len() > MAX_JOB_ARGS || bytes > MAX_JOB_ARGS_BYTES {
@@ -290,6 +291,14 @@ impl CoordinatorApi {
             .get(id)
             .ok_or_else(|| ApiError::NotFound(format!("the log of {id} is no longer kept")))?;
         Ok(JobFollower { job, next: 0 })
+    }
+
+    /// A node's connection ended: it is lost now (its tasks fail and are retried, its map
+    /// outputs count as lost).
+    pub fn node_disconnected(&self, id: &str) {
+        if self.pool.disconnected(id) {
+            tracing::warn!(node_id = %id, "node lost: its connection closed");
+        }
     }
 
     /// Close the links of nodes that stopped heartbeating (their tasks fail and are retried,

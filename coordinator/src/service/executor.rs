@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
-use weft_abi::task::{TaskFailure, TaskSpec};
+use weft_abi::task::{FailureKind, TaskFailure, TaskSpec};
 
 /// Time a task may take on top of its own timeout: fetching and compiling the module on a node
 /// that has not seen it.
@@ -89,8 +89,21 @@ impl Executor for RemoteExecutor {
                 Some(link) => link.run_task(task, timeout).await,
                 None => Err(TaskFailure::infrastructure(format!("node {node} is gone"))),
             };
-            // The slot is free again whatever became of the task.
-            pool.ledger().release(&node, &job);
+            // The slot is free again whatever became of the task; a node that failed it for the
+            // machine's reasons (or could not serve its input) is passed over for a moment.
+            {
+                let mut ledger = pool.ledger();
+                ledger.release(&node, &job);
+                match &result {
+                    Err(f) if matches!(f.kind, FailureKind::Infrastructure | FailureKind::Busy) => {
+                        ledger.pause(&node, Instant::now())
+                    }
+                    Err(TaskFailure { kind: FailureKind::FetchFailed(lost), .. }) => {
+                        ledger.pause(&lost.node, Instant::now())
+                    }
+                    _ => {}
+                }
+            }
             pool.broadcast(ExecutorEvent::SlotsChanged);
             let _ = tx.send(ExecutorEvent::Finished(TaskOutcome { id, node, result }));
         });

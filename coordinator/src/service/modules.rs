@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use weft_sandbox::{Engine, JobModule, module_hash};
 
@@ -113,10 +114,14 @@ impl ModuleStore {
             return Err(format!("the module's SHA-256 is {actual}, not {hash}"));
         }
         let path = self.path(hash).ok_or("bad module hash")?;
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, &wasm)
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("cannot store the module: {e}"))?;
+        // Unique per upload: two clients may upload the same module at once.
+        static UPLOADS: AtomicU64 = AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+        std::fs::write(&tmp, &wasm).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot store the module: {e}")
+        })?;
         let weight = wasm.len() as u64;
         self.bytes.lock().unwrap_or_else(|p| p.into_inner()).put(hash, Arc::new(wasm), weight);
         Ok(())
@@ -163,5 +168,26 @@ mod tests {
         assert_eq!(*store.get(&module_hash(&first)).unwrap(), first);
         assert!(store.put(&"0".repeat(64), b"\0asm".to_vec()).unwrap_err().contains("SHA-256"));
         assert!(store.get("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn the_same_module_uploaded_twice_at_once_is_stored() {
+        // Regression: both uploads wrote and renamed the same temporary file.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ModuleStore::new(dir.path().join("modules")).unwrap());
+        let wasm = vec![7u8; 4 << 20];
+        let hash = module_hash(&wasm);
+        let uploads: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, wasm, hash) = (store.clone(), wasm.clone(), hash.clone());
+                std::thread::spawn(move || store.put(&hash, wasm))
+            })
+            .collect();
+        for upload in uploads {
+            upload.join().unwrap().unwrap();
+        }
+        assert!(store.has(&hash));
+        let left = std::fs::read_dir(dir.path().join("modules")).unwrap().count();
+        assert_eq!(left, 1, "temporary files left behind");
     }
 }

@@ -99,6 +99,16 @@ impl NodePool {
         reaped
     }
 
+    /// A node's connection ended: it is gone (a node that comes back joins again, as a new
+    /// node). Whether it was up until now.
+    pub fn disconnected(&self, id: &str) -> bool {
+        lock(&self.registry).disconnected(id);
+        let Some(_link) = lock(&self.links).remove(id) else { return false };
+        lock(&self.ledger).remove_node(id);
+        self.broadcast(ExecutorEvent::NodeLost(id.to_string()));
+        true
+    }
+
     /// Every known node and its state.
     pub fn status(&self, now: Instant) -> Vec<NodeInfo> {
         let ledger = lock(&self.ledger);

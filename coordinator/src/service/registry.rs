@@ -24,7 +24,15 @@ struct NodeState {
     joined: Instant,
     last_seen: Instant,
     registered: bool,
+    /// Its connection ended (it is lost, whatever its last heartbeat).
+    disconnected: bool,
     counters: Counters,
+}
+
+impl NodeState {
+    fn alive(&self, now: Instant) -> bool {
+        !self.disconnected && now.saturating_duration_since(self.last_seen) < NODE_TIMEOUT
+    }
 }
 
 /// All nodes known to the coordinator.
@@ -58,6 +66,7 @@ impl NodeRegistry {
                 joined: now,
                 last_seen: now,
                 registered: false,
+                disconnected: false,
                 counters: Counters::default(),
             },
         );
@@ -96,15 +105,20 @@ impl NodeRegistry {
         }
     }
 
-    /// Ids of registered nodes that stopped heartbeating by `now`.
+    /// Ids of registered nodes that stopped heartbeating (or whose connection ended) by `now`.
     pub fn lost(&self, now: Instant) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(_, n)| {
-                n.registered && now.saturating_duration_since(n.last_seen) >= NODE_TIMEOUT
-            })
+            .filter(|(_, n)| n.registered && !n.alive(now))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// A node's connection ended.
+    pub fn disconnected(&mut self, id: &str) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.disconnected = true;
+        }
     }
 
     /// Forget nodes silent for longer than `after` past the liveness timeout, and nodes that
@@ -142,7 +156,7 @@ impl NodeRegistry {
                     slots: n.slots,
                     slots_used: used(id),
                     shuffle_addr: n.shuffle_addr.clone(),
-                    alive: since < NODE_TIMEOUT,
+                    alive: n.alive(now),
                     last_seen_ms: since.as_millis() as u64,
                     counters: n.counters.clone(),
                 }

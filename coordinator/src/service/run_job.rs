@@ -19,6 +19,9 @@ use weft_wire::protocol::JobEvent;
 /// What a cancelled job's actions fail with.
 pub(crate) const CANCELLED: &str = "the job was cancelled";
 
+/// Stack of a driver's thread.
+const DRIVER_STACK: usize = 8 << 20;
+
 /// What a job's driver needs of the coordinator.
 #[derive(Clone)]
 pub(crate) struct JobEnv {
@@ -42,7 +45,22 @@ pub(crate) fn start(
         .map_err(|e| std::io::Error::other(format!("cannot make the job's shuffle key: {e}")))?;
     std::thread::Builder::new()
         .name(format!("weft-driver-{}", job.id))
-        .spawn(move || run(api, job, module, args, ShuffleKey(key)))
+        // The driver's wasm and the planner's recursion over a plan's shuffles run here.
+        .stack_size(DRIVER_STACK)
+        .spawn(move || {
+            let id = job.id.clone();
+            let ended = (api.clone(), job.clone());
+            let run = std::panic::AssertUnwindSafe(|| run(api, job, module, args, ShuffleKey(key)));
+            if std::panic::catch_unwind(run).is_err() {
+                // A bug on the host's side: the job must still end, with the cause.
+                let (api, job) = ended;
+                tracing::error!(job = %id, "the driver's thread panicked");
+                let error = "internal error: the coordinator's driver thread panicked".to_string();
+                let _ = api.jobs.finish(&id, JobState::Failed, Some(error.clone()));
+                job.push(JobEvent::Finished { exit_code: 1, error: Some(error) });
+                api.live.ended(&id);
+            }
+        })
         .map(|_| ())
 }
 
@@ -83,13 +101,7 @@ impl ActionObserver for LogObserver {
     }
 }
 
-fn run(
-    api: JobEnv,
-    job: Arc<LiveJob>,
-    module: JobModule,
-    args: Vec<String>,
-    key: ShuffleKey,
-) {
+fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key: ShuffleKey) {
     tracing::info!(job = %job.id, module = %module.hash(), "job started");
     let stdout =
         CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: false }));
