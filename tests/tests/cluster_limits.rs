@@ -31,6 +31,17 @@ fn submit(c: &Coordinator, job: &str, args: &[&str]) -> weft_tests::Run {
     c.client("submit", &all)
 }
 
+/// Wait (off the async threads) for a background `weft submit` to end: its exit code (`None`
+/// on timeout) and its output.
+async fn finished(mut job: Process, timeout: Duration) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let code = job.wait_exit(timeout);
+        (code, job.output())
+    })
+    .await
+    .unwrap()
+}
+
 /// What `slow_shuffle` prints: `key sum` for every key.
 fn slow_shuffle_answer() -> String {
     (0..10u64)
@@ -122,13 +133,8 @@ async fn a_node_that_takes_tasks_and_never_answers_cannot_hang_a_job() {
     c.wait_for_nodes(2, START);
     let started = Instant::now();
     // Three tasks on three slots: one lands on the stuck node.
-    let mut job = c.submit_in_background("slow_action", &["10"], dir.path().join("job.log"));
-    let code = tokio::task::spawn_blocking(move || {
-        let code = job.wait_exit(Duration::from_secs(150));
-        (code, job.output())
-    })
-    .await
-    .unwrap();
+    let job = c.submit_in_background("slow_action", &["10"], dir.path().join("job.log"));
+    let code = finished(job, Duration::from_secs(150)).await;
     assert!(fake.tasks_received() >= 1, "the stuck node was never given a task");
     assert_eq!(code.0, Some(0), "{}", code.1);
     assert!(code.1.contains("tasks done: 6"), "{}", code.1);
@@ -148,7 +154,7 @@ async fn a_shuffle_fetch_from_a_stuck_node_gives_up_at_the_task_deadline() {
     let _real = nodes(&c, dir.path(), &["n1"], 2);
     c.wait_for_nodes(2, START);
     let log = dir.path().join("job.log");
-    let mut job = c.submit_in_background("slow_shuffle", &["1"], log.clone());
+    let job = c.submit_in_background("slow_shuffle", &["1"], log.clone());
     let started = Instant::now();
     let gave_up = loop {
         let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -168,9 +174,8 @@ async fn a_shuffle_fetch_from_a_stuck_node_gives_up_at_the_task_deadline() {
     assert!(gave_up.contains("retrying"), "{gave_up}");
     // The job can still be stopped at once, stuck node or not.
     c.client("cancel", &["job-1"]).assert_ok();
-    let code =
-        tokio::task::spawn_blocking(move || job.wait_exit(Duration::from_secs(30))).await.unwrap();
-    assert_eq!(code, Some(1));
+    let (code, output) = finished(job, Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,7 +187,7 @@ async fn a_bucket_is_served_only_to_a_fetch_that_presents_the_job_s_shuffle_key(
     let _nodes = nodes(&c, dir.path(), &["n1", "n2"], 2);
     c.wait_for_nodes(2, START);
     // 12 map tasks of 1.5 s on 4 slots: outputs of the first wave wait while later ones run.
-    let mut job = c.submit_in_background("slow_shuffle", &["1500"], dir.path().join("job.log"));
+    let job = c.submit_in_background("slow_shuffle", &["1500"], dir.path().join("job.log"));
     let started = Instant::now();
     let status = loop {
         let status = c.status();
@@ -211,12 +216,7 @@ async fn a_bucket_is_served_only_to_a_fetch_that_presents_the_job_s_shuffle_key(
         }
     }
     assert_eq!(refused, 24);
-    let (code, output) = tokio::task::spawn_blocking(move || {
-        let code = job.wait_exit(Duration::from_secs(120));
-        (code, job.output())
-    })
-    .await
-    .unwrap();
+    let (code, output) = finished(job, Duration::from_secs(120)).await;
     assert_eq!(code, Some(0), "{output}");
     assert!(output.ends_with(&slow_shuffle_answer()), "{output}");
 }
