@@ -23,7 +23,9 @@
 //! plans of different actions index their nodes afresh, but a dataset used by two actions has one
 //! id, so that the host can recognise what it computed before (a cached dataset, a shuffle).
 
-use crate::limits::{MAX_INLINE_PARTITION_BYTES, MAX_LABEL_BYTES, MAX_PARTITIONS, MAX_PLAN_NODES};
+use crate::limits::{
+    MAX_INLINE_PARTITION_BYTES, MAX_LABEL_BYTES, MAX_PARTITIONS, MAX_PLAN_NODES, MAX_STAGES,
+};
 use serde::{Deserialize, Serialize};
 
 /// Index of a node inside its [`Plan`].
@@ -196,10 +198,21 @@ impl ActionRequest {
             return Err(format!("the action's target {} is not a node of the plan", self.target));
         }
         self.sink.check()?;
+        // Shuffles between a node and its sources: how deep the planner will go.
+        let mut depth = vec![0usize; nodes.len()];
         for (i, node) in nodes.iter().enumerate() {
             if let Some(&p) = node.parents.iter().find(|&&p| p as usize >= i) {
                 return Err(format!(
                     "node {i} lists node {p} as a parent, which does not precede it"
+                ));
+            }
+            let shuffle = usize::from(matches!(node.kind, NodeKind::Shuffle { .. }));
+            depth[i] = node.parents.iter().map(|&p| depth[p as usize]).max().unwrap_or(0) + shuffle;
+            if depth[i] >= MAX_STAGES {
+                return Err(format!(
+                    "the plan chains {} shuffles; at most {} are allowed",
+                    depth[i],
+                    MAX_STAGES - 1
                 ));
             }
             let parents = node.parents.len();
@@ -319,5 +332,10 @@ mod tests {
         assert!(long.validate().unwrap_err().contains("label"));
         let huge = request((0..MAX_PLAN_NODES + 1).map(|_| source()).collect(), 0);
         assert!(huge.validate().unwrap_err().contains("nodes, more than"));
+        // A chain of shuffles deeper than the planner goes is refused before planning.
+        let mut chain = vec![source()];
+        chain.extend((0..MAX_STAGES as u32).map(|i| shuffle(vec![i], None)));
+        let deep = request(chain, MAX_STAGES as u32).validate().unwrap_err();
+        assert!(deep.contains("chains"), "{deep}");
     }
 }

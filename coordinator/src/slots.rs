@@ -12,9 +12,10 @@
 //! per tenant belong here too.
 //!
 //! A node whose task just failed for the machine's reasons (it was full, its disk failed, it
-//! could not load the module) is passed over for [`PAUSE_AFTER_FAILURE`] while other nodes have
-//! free slots, so that the retry goes elsewhere instead of to the node that looks the freest
-//! precisely because it fails at once.
+//! could not load the module) gets no task for [`PAUSE_AFTER_FAILURE`], so that the retry goes
+//! elsewhere instead of to the node that looks the freest precisely because it fails at once —
+//! and so that a node the ledger wrongly thinks free (it still runs tasks of an earlier session)
+//! is asked at most once a pause, not in a tight loop.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -100,16 +101,12 @@ impl SlotLedger {
                     .waiting_since
                     .is_some_and(|t| now.saturating_duration_since(t) < WAIT_EXPIRY)
         });
-        // The freest node, preferring nodes that are not paused (a paused node is used only
-        // when no other has a free slot).
+        // The freest node that is not paused.
         let node = self
             .nodes
             .iter()
-            .filter(|(_, n)| n.used < n.slots)
-            .max_by_key(|(id, n)| {
-                let ready = n.paused_until.is_none_or(|t| now >= t);
-                (ready, n.slots - n.used, std::cmp::Reverse(id.as_str()))
-            })
+            .filter(|(_, n)| n.used < n.slots && n.paused_until.is_none_or(|t| now >= t))
+            .max_by_key(|(id, n)| (n.slots - n.used, std::cmp::Reverse(id.as_str())))
             .map(|(id, _)| id.clone());
         let share = self.jobs.entry(job.to_string()).or_default();
         match node {
@@ -216,14 +213,14 @@ mod tests {
     }
 
     #[test]
-    fn a_node_that_just_failed_a_task_is_passed_over_while_others_are_free() {
+    fn a_node_that_just_failed_a_task_gets_none_until_its_pause_is_over() {
         let now = Instant::now();
         let mut ledger = SlotLedger::default();
         ledger.set_node("bad", 4);
         ledger.set_node("good", 1);
         ledger.pause("bad", now);
         assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("good"));
-        assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("bad"), "better than nothing");
+        assert_eq!(ledger.try_acquire("a", now), None, "not even when it is the only free one");
         let later = now + PAUSE_AFTER_FAILURE;
         ledger.release("good", "a");
         assert_eq!(ledger.try_acquire("a", later).as_deref(), Some("bad"), "the pause is over");

@@ -21,7 +21,7 @@ use std::time::Instant;
 use weft_abi::task::{BucketPiece, LostOutput, ShuffleKey};
 use weft_sandbox::{BatchSource, FetchBucket, InputError, lost};
 use weft_storage::shuffle_store::BucketReader;
-use weft_wire::frame::DEFAULT_MAX_FRAME;
+use weft_wire::frame::{DEFAULT_MAX_FRAME, FrameError};
 use weft_wire::pki::NODE_NAME;
 use weft_wire::protocol::{Request, Response};
 use weft_wire::transport::{self, ClientEndpoint, TransportError};
@@ -81,7 +81,12 @@ async fn serve_stream(
             }
         };
         served += batch.len() as u64;
-        transport::send(&mut tx, &Response::BucketBatch(batch.to_vec())).await?;
+        let mut parts = batch.chunks(BATCH_PART).peekable();
+        while let Some(part) = parts.next() {
+            let end_of_batch = parts.peek().is_none();
+            let part = Response::BucketPart { bytes: part.to_vec(), end_of_batch };
+            transport::send(&mut tx, &part).await?;
+        }
     }
     state.counters().shuffle_bytes_served += served;
     transport::respond(tx, &Response::EndOfBucket).await
@@ -117,16 +122,23 @@ impl Batches {
 /// lasted longer than this; a shorter one means the task had used up its time before asking.
 pub(crate) const STALL_GRACE: Duration = Duration::from_secs(1);
 
-/// What a failed wait for the holder of `lost` means, the wait having begun at `began`.
+/// Largest piece of a batch in one frame.
+const BATCH_PART: usize = 8 << 20;
+
+/// What a failed wait for the holder of `lost` means, nothing having arrived since `quiet_since`.
 fn wait_failed(
     e: TransportError,
     lost: &LostOutput,
-    began: Instant,
+    quiet_since: Instant,
     deadline: Instant,
 ) -> InputError {
     match e {
-        TransportError::Timeout(_) if began + STALL_GRACE > deadline => InputError::Deadline,
-        TransportError::Frame(e) => InputError::Read(format!("node {}: {e}", lost.node)),
+        // Data was flowing, or the wait had just begun: the task ran out of time.
+        TransportError::Timeout(_) if quiet_since + STALL_GRACE > deadline => InputError::Deadline,
+        // What the holder sent cannot be read as it is (a stream cut short is a fetch failure).
+        TransportError::Frame(e @ (FrameError::Malformed(_) | FrameError::Oversized { .. })) => {
+            InputError::Read(format!("node {}: {e}", lost.node))
+        }
         e => InputError::Fetch {
             lost: Some(lost.clone()),
             message: format!("node {}: {e}", lost.node),
@@ -189,24 +201,36 @@ struct RemoteBuckets {
 
 impl BatchSource for RemoteBuckets {
     fn next_batch(&mut self) -> Result<Option<Bytes>, InputError> {
-        let Some(rx) = self.rx.as_mut() else { return Ok(None) };
-        let started = Instant::now();
-        let next = self.runtime.block_on(rx.expect_by::<Response>(self.deadline));
-        let mut counters = self.state.counters();
-        counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
-        let node = &self.lost.node;
-        let fail = |message: String| InputError::Fetch { lost: Some(self.lost.clone()), message };
-        match next.map_err(|e| wait_failed(e, &self.lost, started, self.deadline))? {
-            Response::BucketBatch(b) => {
-                counters.shuffle_bytes_fetched += b.len() as u64;
-                Ok(Some(Bytes::from(b)))
+        let mut batch: Vec<u8> = Vec::new();
+        loop {
+            let Some(rx) = self.rx.as_mut() else { return Ok(None) };
+            let started = Instant::now();
+            let next = self.runtime.block_on(rx.expect_by::<Response>(self.deadline));
+            let quiet_since = started.max(rx.last_progress());
+            let mut counters = self.state.counters();
+            counters.shuffle_fetch_micros += started.elapsed().as_micros() as u64;
+            let node = &self.lost.node;
+            let fail =
+                |message: String| InputError::Fetch { lost: Some(self.lost.clone()), message };
+            match next.map_err(|e| wait_failed(e, &self.lost, quiet_since, self.deadline))? {
+                Response::BucketPart { bytes, end_of_batch } => {
+                    counters.shuffle_bytes_fetched += bytes.len() as u64;
+                    if batch.is_empty() {
+                        batch = bytes;
+                    } else {
+                        batch.extend_from_slice(&bytes);
+                    }
+                    if end_of_batch {
+                        return Ok(Some(Bytes::from(batch)));
+                    }
+                }
+                Response::EndOfBucket if batch.is_empty() => {
+                    self.rx = None;
+                    return Ok(None);
+                }
+                Response::Refused { reason } => return Err(fail(format!("node {node}: {reason}"))),
+                other => return Err(fail(format!("node {node}: unexpected {other:?}"))),
             }
-            Response::EndOfBucket => {
-                self.rx = None;
-                Ok(None)
-            }
-            Response::Refused { reason } => Err(fail(format!("node {node}: {reason}"))),
-            other => Err(fail(format!("node {node}: unexpected {other:?}"))),
         }
     }
 }

@@ -227,7 +227,11 @@ impl ShuffleStore {
     /// Drop every map output (a new coordinator session cannot name the old ones), and every one
     /// still being written.
     pub fn clear(&self) -> usize {
-        self.lock().generation += 1;
+        {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            inner.released.clear();
+        }
         self.remove_where(|_| true)
     }
 
@@ -615,5 +619,25 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(store.reader(&id("job-1", 1), &key(), 0).is_err());
         assert_eq!(store.stats().outputs, 1);
+    }
+
+    #[test]
+    fn a_spilled_bucket_is_read_batch_by_batch_not_whole() {
+        // Regression: the shuffle service read a spilled bucket whole into memory before
+        // sending any of it. A reader must take one batch at a time from the file: cut the file
+        // after the first batch was read and the rest is no longer there to be read.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ShuffleStore::new(dir.path().to_path_buf(), 0));
+        let mut w = store.writer(id("job-1", 0), key(), 1);
+        for i in 0..100u8 {
+            w.emit(0, &[i; 1000]).unwrap();
+        }
+        w.finish().unwrap();
+        let mut reader = store.reader(&id("job-1", 0), &key(), 0).unwrap();
+        assert!(reader.is_on_disk());
+        assert_eq!(reader.next_batch().unwrap().unwrap().to_vec(), vec![0u8; 1000]);
+        let spill = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        std::fs::OpenOptions::new().write(true).open(&spill).unwrap().set_len(1000).unwrap();
+        assert!(reader.next_batch().is_err(), "the rest was read before it was asked for");
     }
 }

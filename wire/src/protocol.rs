@@ -165,7 +165,7 @@ pub enum Request {
         /// The action.
         action: u32,
     },
-    /// A node asks another for one bucket of one map output. Answered by `BucketBatch`es and
+    /// A node asks another for one bucket of one map output. Answered by `BucketPart`s and
     /// `EndOfBucket`, or `Refused`.
     FetchBucket {
         /// The map output.
@@ -322,8 +322,15 @@ pub enum Response {
     },
     /// A task failed.
     TaskFailed(TaskFailure),
-    /// A batch of a shuffle bucket (many per stream, then `EndOfBucket`).
-    BucketBatch(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A piece of a batch of a shuffle bucket (many per stream, then `EndOfBucket`): batches
+    /// travel in parts, so that no batch is ever one frame over the limit.
+    BucketPart {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        /// This part ends its batch.
+        end_of_batch: bool,
+    },
     /// The bucket is complete.
     EndOfBucket,
     /// The request was refused.

@@ -308,12 +308,19 @@ impl ServerCertVerifier for PinnedCaVerifier {
 pub struct FramedRecv {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
+    last_progress: Instant,
 }
 
 impl FramedRecv {
     /// Wrap `recv`, refusing frames over `max` bytes.
     pub fn new(recv: quinn::RecvStream, max: usize) -> Self {
-        FramedRecv { recv, decoder: FrameDecoder::new(max) }
+        FramedRecv { recv, decoder: FrameDecoder::new(max), last_progress: Instant::now() }
+    }
+
+    /// When bytes last arrived (or the stream was opened): a peer that is slow differs from one
+    /// that sends nothing.
+    pub fn last_progress(&self) -> Instant {
+        self.last_progress
     }
 
     /// The next message, or `None` when the peer finished the stream cleanly.
@@ -323,7 +330,10 @@ impl FramedRecv {
                 return Ok(Some(frame::decode(&body)?));
             }
             match self.recv.read_chunk(64 << 10, true).await.map_err(io)? {
-                Some(chunk) => self.decoder.push(&chunk.bytes),
+                Some(chunk) => {
+                    self.last_progress = Instant::now();
+                    self.decoder.push(&chunk.bytes);
+                }
                 None => {
                     self.decoder.finish()?;
                     return Ok(None);

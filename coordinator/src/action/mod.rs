@@ -94,6 +94,8 @@ pub struct ActionRun {
     bad_rows: Option<(u64, String)>,
     /// Nodes known to be gone: what they report now is not to be trusted.
     lost_nodes: HashSet<String>,
+    /// Copies of map outputs forgotten (output, node), to recognise failures to fetch them.
+    forgotten: HashSet<(MapOutputId, String)>,
     events: VecDeque<ActionEvent>,
     stale: u64,
 }
@@ -122,6 +124,7 @@ impl ActionRun {
             result_bytes: 0,
             bad_rows: None,
             lost_nodes: HashSet::new(),
+            forgotten: HashSet::new(),
             events: VecDeque::from([ActionEvent::Planned(planned)]),
             stale: 0,
         }
@@ -264,7 +267,10 @@ impl ActionRun {
                     FailureKind::Job | FailureKind::Infrastructure => true,
                 };
                 self.scheduler.failed(stage, p, id.attempt, &failure, counted);
-                if self.scheduler.state() == ActionState::Running {
+                // A full node is not news for the job's log (it happens once per pause at most).
+                if self.scheduler.state() == ActionState::Running
+                    && failure.kind != FailureKind::Busy
+                {
                     self.log(format!("retrying {id}: {}", failure.message));
                 }
             }
@@ -346,11 +352,18 @@ impl ActionRun {
 
     /// A map output could not be fetched from its node: if that is where the output is held
     /// now, that node's outputs are not to be relied on — forget all of them (Spark's way with a
-    /// fetch failure) and compute them again. Returns whether anything was forgotten.
+    /// fetch failure) and compute them again. Returns whether the failure is explained by lost
+    /// outputs (these, or ones already forgotten, or a node already lost), so that the task is
+    /// not to blame.
     fn forget_outputs_of(&mut self, lost: &LostOutput) -> bool {
         let map = &lost.map;
         if map.job != self.settings.job || map.action != self.settings.action {
             return false;
+        }
+        if self.lost_nodes.contains(&lost.node)
+            || self.forgotten.contains(&(map.clone(), lost.node.clone()))
+        {
+            return true;
         }
         let current = self
             .map_outputs
@@ -374,7 +387,9 @@ impl ActionRun {
                 .map(|p| p as u32)
                 .collect();
             for &p in &lost {
-                maps[p as usize] = None;
+                if let Some(m) = maps[p as usize].take() {
+                    self.forgotten.insert((m.id, m.node_id));
+                }
             }
             if !lost.is_empty() {
                 any = true;

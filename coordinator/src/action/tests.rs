@@ -243,9 +243,6 @@ fn results_over_the_limit_fail_the_action_at_once() {
         stages: vec![stage(3, vec![StageInput::Inline(vec![])], StageOutput::Driver, vec![])],
     };
     let mut run = ActionRun::new(s, graph);
-    let tasks = launch_all(&mut run);
-    let left = tasks[0].limits.result_bytes;
-    assert_eq!(left, 2 * (6 + BATCH_OVERHEAD) + 1, "a task is given what is left of the budget");
     let big = |task: &TaskSpec| {
         ExecutorEvent::Finished(TaskOutcome {
             id: task.id.clone(),
@@ -256,10 +253,15 @@ fn results_over_the_limit_fail_the_action_at_once() {
             }),
         })
     };
-    run.on_event(big(&tasks[0]));
-    run.on_event(big(&tasks[1]));
+    // A task is given what is left of the action's budget when it is launched.
+    let first = run.next_task().unwrap();
+    assert_eq!(first.limits.result_bytes, 2 * (6 + BATCH_OVERHEAD) + 1);
+    run.on_event(big(&first));
+    let rest = launch_all(&mut run);
+    assert!(rest.iter().all(|t| t.limits.result_bytes == 6 + BATCH_OVERHEAD + 1), "{rest:?}");
+    run.on_event(big(&rest[0]));
     assert!(!run.is_finished());
-    run.on_event(big(&tasks[2]));
+    run.on_event(big(&rest[1]));
     assert!(run.is_finished(), "three results are over the limit");
     let err = run.finish().unwrap_err();
     assert!(err.contains("results exceed"), "{err}");

@@ -178,7 +178,7 @@ async fn serve_connection(
                 tracing::debug!(%remote, error = %e, "connection closed");
                 let principal = session.principal();
                 if let Some(Principal::Node(id)) = &principal {
-                    api.node_disconnected(id);
+                    api.node_disconnected(id, conn.stable_id() as u64);
                 }
                 return principal.is_none();
             }

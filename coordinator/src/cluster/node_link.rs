@@ -122,4 +122,8 @@ impl NodeLink for QuicNodeLink {
     fn close(&self, reason: &str) {
         self.conn.close(2u32.into(), reason.as_bytes());
     }
+
+    fn connection_id(&self) -> u64 {
+        self.conn.stable_id() as u64
+    }
 }

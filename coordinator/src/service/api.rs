@@ -295,8 +295,8 @@ impl CoordinatorApi {
 
     /// A node's connection ended: it is lost now (its tasks fail and are retried, its map
     /// outputs count as lost).
-    pub fn node_disconnected(&self, id: &str) {
-        if self.pool.disconnected(id) {
+    pub fn node_disconnected(&self, id: &str, connection: u64) {
+        if self.pool.disconnected(id, connection) {
             tracing::warn!(node_id = %id, "node lost: its connection closed");
         }
     }

@@ -18,6 +18,9 @@ impl NodeLink for NoLink {
     }
     async fn release(&self, _job: String, _action: u32) {}
     fn close(&self, _reason: &str) {}
+    fn connection_id(&self) -> u64 {
+        0
+    }
 }
 
 struct Fixture {

@@ -23,6 +23,8 @@ pub trait NodeLink: Send + Sync {
     async fn release(&self, job: String, action: u32);
     /// The node is considered lost: close the link (in-flight requests fail).
     fn close(&self, reason: &str);
+    /// Which connection the link is (the same for every link over one connection).
+    fn connection_id(&self) -> u64;
 }
 
 /// The nodes, their links and slots, and who listens for changes.
@@ -99,11 +101,18 @@ impl NodePool {
         reaped
     }
 
-    /// A node's connection ended: it is gone (a node that comes back joins again, as a new
-    /// node). Whether it was up until now.
-    pub fn disconnected(&self, id: &str) -> bool {
+    /// A node's connection `connection` ended: if that is the connection it registered on, the
+    /// node is gone (a node that comes back joins again, as a new node). Whether it was up until
+    /// now.
+    pub fn disconnected(&self, id: &str, connection: u64) -> bool {
+        {
+            let mut links = lock(&self.links);
+            if links.get(id).is_none_or(|l| l.connection_id() != connection) {
+                return false;
+            }
+            links.remove(id);
+        }
         lock(&self.registry).disconnected(id);
-        let Some(_link) = lock(&self.links).remove(id) else { return false };
         lock(&self.ledger).remove_node(id);
         self.broadcast(ExecutorEvent::NodeLost(id.to_string()));
         true

@@ -86,6 +86,7 @@ impl NodeRegistry {
                 n.slots = slots;
                 n.shuffle_addr = shuffle_addr;
                 n.registered = true;
+                n.disconnected = false;
                 n.last_seen = now;
                 true
             }
