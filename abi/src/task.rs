@@ -162,6 +162,13 @@ pub struct BucketPiece {
     pub bytes: u64,
 }
 
+impl BucketPiece {
+    /// The lost output a failure to read this piece names.
+    pub fn lost(&self) -> LostOutput {
+        LostOutput { map: self.map.clone(), node: self.node_id.clone() }
+    }
+}
+
 /// One bucket of every map output of a shuffle: a reduce task's input.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ShuffleRead {

@@ -207,7 +207,7 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if !wasm.starts_with(b"\0asm") {
         bail!("{} is not a WebAssembly module", args.job.display());
     }
-    let hash = weft_wire::pki::sha256_hex(&wasm);
+    let hash = weft_sandbox::module_hash(&wasm);
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
         let present = matches!(

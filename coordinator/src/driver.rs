@@ -27,12 +27,11 @@ pub struct JobSettings {
     pub job: String,
     /// Its module's hash.
     pub module_hash: String,
-    /// Sandbox limits of its tasks.
+    /// Sandbox limits of its tasks (`result_bytes`: the most one action may return to the
+    /// driver).
     pub limits: TaskLimits,
     /// Its shuffle key (an unguessable secret).
     pub key: ShuffleKey,
-    /// Most bytes of results one action may return to the driver.
-    pub result_limit: u64,
     /// Largest split of a text or CSV input (default: 16 MiB).
     pub split_bytes: Option<u64>,
 }
@@ -90,7 +89,6 @@ impl<E: Executor> JobActions<E> {
             module_hash: s.module_hash.clone(),
             limits: s.limits,
             key: s.key.clone(),
-            result_limit: s.result_limit,
             staging: output.as_ref().map(|o| o.staging().to_string()),
         };
         let run = ActionRun::new(settings, graph);
@@ -99,11 +97,6 @@ impl<E: Executor> JobActions<E> {
             output.commit().map_err(|e| e.to_string())?;
         }
         Ok(result)
-    }
-
-    /// The executor (for the embedded engine's shutdown, and tests).
-    pub fn executor(&mut self) -> &mut E {
-        &mut self.executor
     }
 }
 

@@ -94,7 +94,6 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         },
         // Nothing outside this process can reach its map outputs.
         key: ShuffleKey(LOCAL_JOB.into()),
-        result_limit: job.result_limit,
         split_bytes: job.split_bytes,
     };
     let executor = LocalExecutor::new(LOCAL_JOB, module.clone(), storage.clone(), job.workers);

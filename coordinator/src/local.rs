@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weft_abi::task::{TaskFailure, TaskSpec};
-use weft_sandbox::{JobModule, SpecOutcome, TaskHost, TaskOutput, run_spec};
+use weft_sandbox::{JobModule, SpecOutcome, TaskHost, run_spec};
 use weft_storage::Storage;
 use weft_storage::shuffle_store::ShuffleStore;
 
@@ -97,7 +97,7 @@ fn worker(
 
 /// Run one task; a panic here would be a bug in the host, not the job: it is reported as the
 /// task's failure instead of leaving the action waiting forever.
-pub(crate) fn run_caught(module: &JobModule, spec: &TaskSpec, host: &TaskHost) -> TaskOutcome {
+fn run_caught(module: &JobModule, spec: &TaskSpec, host: &TaskHost) -> TaskOutcome {
     let result =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_spec(module, spec, host)))
             .unwrap_or_else(|panic| {
@@ -114,14 +114,10 @@ pub(crate) fn run_caught(module: &JobModule, spec: &TaskSpec, host: &TaskHost) -
 }
 
 /// A finished task as the action loop takes it.
-pub(crate) fn success(outcome: SpecOutcome) -> TaskSuccess {
+fn success(outcome: SpecOutcome) -> TaskSuccess {
     let report = outcome.report;
-    let batches = match report.output {
-        TaskOutput::Batches(b) => b,
-        TaskOutput::Buckets(_) | TaskOutput::Part(_) => Vec::new(),
-    };
     TaskSuccess {
-        batches,
+        batches: report.output.into_batches(),
         map_output: outcome.map_output,
         bad_rows: report.bad_rows,
         stdout: report.stdout,

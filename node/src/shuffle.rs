@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 use weft_abi::task::{BucketPiece, LostOutput, ShuffleKey};
-use weft_sandbox::{BatchSource, FetchBucket, InputError, lost};
+use weft_sandbox::{BatchSource, FetchBucket, InputError};
 use weft_storage::shuffle_store::BucketReader;
 use weft_wire::frame::{DEFAULT_MAX_FRAME, FrameError};
 use weft_wire::pki::NODE_NAME;
-use weft_wire::protocol::{Request, Response};
+use weft_wire::protocol::{PartsJoiner, Request, Response, batch_parts};
 use weft_wire::transport::{self, ClientEndpoint, TransportError};
 
 /// Serve `FetchBucket` requests from other nodes until the endpoint closes.
@@ -81,9 +81,7 @@ async fn serve_stream(
             }
         };
         served += batch.len() as u64;
-        let mut parts = batch.chunks(BATCH_PART).peekable();
-        while let Some(part) = parts.next() {
-            let end_of_batch = parts.peek().is_none();
+        for (part, end_of_batch) in batch_parts(&batch) {
             let part = Response::BucketPart { bytes: part.to_vec(), end_of_batch };
             transport::send(&mut tx, &part).await?;
         }
@@ -122,9 +120,6 @@ impl Batches {
 /// lasted longer than this; a shorter one means the task had used up its time before asking.
 pub(crate) const STALL_GRACE: Duration = Duration::from_secs(1);
 
-/// Largest piece of a batch in one frame.
-const BATCH_PART: usize = 8 << 20;
-
 /// What a failed wait for the holder of `lost` means, nothing having arrived since `quiet_since`.
 fn wait_failed(
     e: TransportError,
@@ -160,7 +155,7 @@ impl FetchBucket for RemoteFetch {
         key: &ShuffleKey,
         deadline: Instant,
     ) -> Result<Box<dyn BatchSource>, InputError> {
-        let lost = lost(piece);
+        let lost = piece.lost();
         let Some(state) = self.state.upgrade() else {
             return Err(InputError::Fetch {
                 lost: Some(lost),
@@ -201,7 +196,7 @@ struct RemoteBuckets {
 
 impl BatchSource for RemoteBuckets {
     fn next_batch(&mut self) -> Result<Option<Bytes>, InputError> {
-        let mut batch: Vec<u8> = Vec::new();
+        let mut joiner = PartsJoiner::default();
         loop {
             let Some(rx) = self.rx.as_mut() else { return Ok(None) };
             let started = Instant::now();
@@ -215,16 +210,11 @@ impl BatchSource for RemoteBuckets {
             match next.map_err(|e| wait_failed(e, &self.lost, quiet_since, self.deadline))? {
                 Response::BucketPart { bytes, end_of_batch } => {
                     counters.shuffle_bytes_fetched += bytes.len() as u64;
-                    if batch.is_empty() {
-                        batch = bytes;
-                    } else {
-                        batch.extend_from_slice(&bytes);
-                    }
-                    if end_of_batch {
+                    if let Some(batch) = joiner.push(bytes, end_of_batch) {
                         return Ok(Some(Bytes::from(batch)));
                     }
                 }
-                Response::EndOfBucket if batch.is_empty() => {
+                Response::EndOfBucket if joiner.is_empty() => {
                     self.rx = None;
                     return Ok(None);
                 }

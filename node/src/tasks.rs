@@ -8,12 +8,9 @@ use crate::NodeState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use weft_abi::task::{FailureKind, TaskFailure, TaskSpec};
-use weft_sandbox::{SpecOutcome, TaskOutput, run_spec};
-use weft_wire::protocol::{Request, Response};
+use weft_sandbox::{SpecOutcome, run_spec};
+use weft_wire::protocol::{Request, Response, batch_parts};
 use weft_wire::transport::{self, TransportError};
-
-/// Largest piece of a result batch in one frame.
-const RESULT_PART: usize = 8 << 20;
 
 /// One of the node's slots, given back when dropped.
 pub(crate) struct Slot<'a>(&'a NodeState);
@@ -63,10 +60,7 @@ pub(crate) async fn run_and_answer(
     match outcome {
         Ok(done) => {
             let report = done.report;
-            let batches = match report.output {
-                TaskOutput::Batches(b) => b,
-                _ => Vec::new(),
-            };
+            let batches = report.output.into_batches();
             let header = Response::TaskDone {
                 map_output: done.map_output,
                 bad_rows: report.bad_rows,
@@ -76,13 +70,7 @@ pub(crate) async fn run_and_answer(
             };
             transport::send(&mut tx, &header).await?;
             for batch in &batches {
-                let mut parts = batch.chunks(RESULT_PART).peekable();
-                if parts.peek().is_none() {
-                    let empty = Response::ResultPart { bytes: Vec::new(), end_of_batch: true };
-                    transport::send(&mut tx, &empty).await?;
-                }
-                while let Some(part) = parts.next() {
-                    let end_of_batch = parts.peek().is_none();
+                for (part, end_of_batch) in batch_parts(batch) {
                     let part = Response::ResultPart { bytes: part.to_vec(), end_of_batch };
                     transport::send(&mut tx, &part).await?;
                 }

@@ -89,6 +89,16 @@ pub enum TaskOutput {
     Part(u64),
 }
 
+impl TaskOutput {
+    /// The batches for the driver (none for other outputs).
+    pub fn into_batches(self) -> Vec<Bytes> {
+        match self {
+            TaskOutput::Batches(b) => b,
+            TaskOutput::Buckets(_) | TaskOutput::Part(_) => Vec::new(),
+        }
+    }
+}
+
 /// The output of a task while it runs.
 pub(crate) enum OutputSink {
     Batches { batches: Vec<Bytes>, bytes: u64, limit: u64 },

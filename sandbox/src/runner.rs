@@ -149,14 +149,14 @@ impl ShuffleInput {
     fn open_piece(&self, piece: &BucketPiece) -> Result<Box<dyn BatchSource>, InputError> {
         if piece.node_id == self.node_id {
             let reader = self.shuffle.reader(&piece.map, &self.key, self.bucket).map_err(|e| {
-                InputError::Fetch { lost: Some(lost(piece)), message: e.to_string() }
+                InputError::Fetch { lost: Some(piece.lost()), message: e.to_string() }
             })?;
-            return Ok(Box::new(StoreSource { reader, lost: lost(piece) }));
+            return Ok(Box::new(StoreSource { reader, lost: piece.lost() }));
         }
         match &self.remote {
             Some(remote) => remote.fetch(piece, self.bucket, &self.key, self.deadline),
             None => Err(InputError::Fetch {
-                lost: Some(lost(piece)),
+                lost: Some(piece.lost()),
                 message: format!(
                     "map output held by {}, which this engine cannot reach",
                     piece.node_id
@@ -179,11 +179,6 @@ impl BatchSource for ShuffleInput {
             self.current = Some(self.open_piece(&piece)?);
         }
     }
-}
-
-/// The lost output a failure to read `piece` names.
-pub fn lost(piece: &BucketPiece) -> LostOutput {
-    LostOutput { map: piece.map.clone(), node: piece.node_id.clone() }
 }
 
 /// Batches of a [`BucketReader`] of this machine's shuffle store as a task input.

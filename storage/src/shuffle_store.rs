@@ -406,7 +406,6 @@ impl MapOutputWriter {
         })?;
         spill.index[b].push((spill.offset, batch.len() as u32));
         spill.offset += batch.len() as u64;
-        self.store.lock().spilled_bytes += batch.len() as u64;
         Ok(())
     }
 
@@ -423,6 +422,7 @@ impl MapOutputWriter {
             }
             Some(spill) => {
                 let Spill { writer, path, offset, index } = spill;
+                self.store.lock().spilled_bytes += offset;
                 let error =
                     |reason: String| ShuffleError::Io { path: path.display().to_string(), reason };
                 let file = match writer.into_inner() {
@@ -444,6 +444,7 @@ impl Drop for MapOutputWriter {
     fn drop(&mut self) {
         self.store.unreserve(self.reserved);
         if let Some(spill) = self.spill.take() {
+            self.store.lock().spilled_bytes += spill.offset;
             drop(spill.writer);
             let _ = std::fs::remove_file(spill.path);
         }

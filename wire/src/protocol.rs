@@ -361,9 +361,64 @@ pub struct NodeInfo {
     pub counters: Counters,
 }
 
+/// Largest piece of a batch in one frame: result and bucket batches of any size travel as a
+/// series of parts ([`Response::ResultPart`], [`Response::BucketPart`]).
+pub const BATCH_PART: usize = 8 << 20;
+
+/// `batch` cut into parts of at most [`BATCH_PART`] bytes, each with whether it ends the batch
+/// (an empty batch is one empty part).
+pub fn batch_parts(batch: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
+    let parts = batch.len().div_ceil(BATCH_PART).max(1);
+    (0..parts).map(move |i| {
+        let end = ((i + 1) * BATCH_PART).min(batch.len());
+        (&batch[i * BATCH_PART..end], i + 1 == parts)
+    })
+}
+
+/// Puts batches back together from their parts.
+#[derive(Debug, Default)]
+pub struct PartsJoiner {
+    current: Vec<u8>,
+}
+
+impl PartsJoiner {
+    /// Add a part; the whole batch once its last part is in.
+    pub fn push(&mut self, bytes: Vec<u8>, end_of_batch: bool) -> Option<Vec<u8>> {
+        if self.current.is_empty() {
+            self.current = bytes;
+        } else {
+            self.current.extend_from_slice(&bytes);
+        }
+        end_of_batch.then(|| std::mem::take(&mut self.current))
+    }
+
+    /// Whether no part of an unfinished batch is held.
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_of_any_size_go_through_parts_and_come_back_whole() {
+        for len in [0, 1, BATCH_PART - 1, BATCH_PART, 2 * BATCH_PART + 5] {
+            let batch: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let parts: Vec<(&[u8], bool)> = batch_parts(&batch).collect();
+            assert_eq!(parts.len(), len.div_ceil(BATCH_PART).max(1), "{len}");
+            assert!(parts.iter().all(|(p, _)| p.len() <= BATCH_PART));
+            let mut joiner = PartsJoiner::default();
+            let mut whole = None;
+            for (part, end) in parts {
+                assert!(whole.is_none(), "a batch came back before its last part");
+                whole = joiner.push(part.to_vec(), end);
+            }
+            assert_eq!(whole.as_deref(), Some(&batch[..]), "{len}");
+            assert!(joiner.is_empty());
+        }
+    }
 
     #[test]
     fn the_handshake_accepts_only_our_magic_and_version() {

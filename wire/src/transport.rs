@@ -160,13 +160,6 @@ pub struct ClientEndpoint {
     refused: Arc<AtomicU64>,
 }
 
-impl ClientEndpoint {
-    /// The quinn endpoint.
-    pub fn endpoint(&self) -> &quinn::Endpoint {
-        &self.endpoint
-    }
-}
-
 /// A client endpoint that trusts servers by `trust`, presenting `identity` if given.
 pub fn client_endpoint(
     trust: ServerTrust,

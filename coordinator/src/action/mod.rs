@@ -40,12 +40,11 @@ pub struct ActionSettings {
     pub action: u32,
     /// The job's module.
     pub module_hash: String,
-    /// Sandbox limits of every task.
+    /// Sandbox limits of every task; `result_bytes` is the most the whole action may return to
+    /// the driver, all tasks together.
     pub limits: TaskLimits,
     /// The job's shuffle key.
     pub key: ShuffleKey,
-    /// Most bytes of results the action may return to the driver, all tasks together.
-    pub result_limit: u64,
     /// Where the parts of a saving action go (its staging directory).
     pub staging: Option<String>,
 }
@@ -209,10 +208,7 @@ impl ActionRun {
             module_hash: s.module_hash.clone(),
             // A task may return at most what is left of the action's budget.
             limits: TaskLimits {
-                result_bytes: s
-                    .result_limit
-                    .saturating_sub(self.result_bytes)
-                    .min(s.limits.result_bytes),
+                result_bytes: s.limits.result_bytes.saturating_sub(self.result_bytes),
                 ..s.limits
             },
             guest: stage.guest.clone(),
@@ -303,12 +299,12 @@ impl ActionRun {
         if stage.output == StageOutput::Driver {
             let bytes: u64 = success.batches.iter().map(|b| b.len() as u64 + BATCH_OVERHEAD).sum();
             self.result_bytes += bytes;
-            if self.result_bytes > self.settings.result_limit {
+            if self.result_bytes > self.settings.limits.result_bytes {
                 return Err(TaskFailure::job(format!(
                     "the action's results exceed the {} MiB limit for what is returned to the \
                      driver (--max-result-size); reduce them before collecting, or save them \
                      instead",
-                    self.settings.result_limit >> 20
+                    self.settings.limits.result_bytes >> 20
                 )));
             }
         }

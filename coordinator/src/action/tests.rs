@@ -52,7 +52,6 @@ fn settings(action: u32) -> ActionSettings {
         module_hash: "m".into(),
         limits: TaskLimits { timeout_ms: 1000, memory_bytes: 1 << 20, result_bytes: 1 << 20 },
         key: ShuffleKey("key".into()),
-        result_limit: 1 << 20,
         staging: None,
     }
 }
@@ -238,7 +237,7 @@ fn a_success_without_the_map_output_its_stage_needs_is_a_failure() {
 fn results_over_the_limit_fail_the_action_at_once() {
     let mut s = settings(1);
     // Each result below costs 6 bytes and the batch's overhead.
-    s.result_limit = 2 * (6 + BATCH_OVERHEAD) + 1;
+    s.limits.result_bytes = 2 * (6 + BATCH_OVERHEAD) + 1;
     let graph = JobGraph {
         stages: vec![stage(3, vec![StageInput::Inline(vec![])], StageOutput::Driver, vec![])],
     };

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use std::time::{Duration, Instant};
 use weft_abi::task::{TaskFailure, TaskSpec};
 use weft_storage::shuffle_store::BATCH_OVERHEAD;
-use weft_wire::protocol::{Request, Response};
+use weft_wire::protocol::{PartsJoiner, Request, Response};
 use weft_wire::transport::{self, FramedRecv, TransportError};
 
 /// How long a release may take before the coordinator stops waiting (it changes nothing for the
@@ -43,7 +43,7 @@ impl QuicNodeLink {
         deadline: Instant,
     ) -> Result<Vec<Bytes>, TaskFailure> {
         let mut out = Vec::with_capacity(batches.min(1 << 16) as usize);
-        let mut current = Vec::new();
+        let mut joiner = PartsJoiner::default();
         let mut total = 0u64;
         while out.len() < batches as usize {
             match rx.expect_by::<Response>(deadline).await.map_err(|e| self.failure(e))? {
@@ -55,13 +55,8 @@ impl QuicNodeLink {
                             limit >> 20
                         )));
                     }
-                    if current.is_empty() {
-                        current = bytes;
-                    } else {
-                        current.extend_from_slice(&bytes);
-                    }
-                    if end_of_batch {
-                        out.push(Bytes::from(std::mem::take(&mut current)));
+                    if let Some(batch) = joiner.push(bytes, end_of_batch) {
+                        out.push(Bytes::from(batch));
                     }
                 }
                 other => {

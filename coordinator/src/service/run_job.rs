@@ -116,7 +116,6 @@ fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key
             result_bytes: api.result_limit,
         },
         key,
-        result_limit: api.result_limit,
         split_bytes: None,
     };
     let executor = RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone());
