@@ -314,7 +314,7 @@ fn command_version(cmd: &str, args: &[&str]) -> String {
 }
 
 fn weft_version() -> String {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = weft_tests::repo_root();
     let rev = Command::new("git")
         .arg("-C")
         .arg(&repo)

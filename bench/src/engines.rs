@@ -166,8 +166,8 @@ impl Engines {
             }
             Engine::SparkRdd | Engine::SparkDf => {
                 let python = self.python.as_ref().context("no Python with pyspark")?;
-                let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("pyspark")
+                let script = weft_tests::repo_root()
+                    .join("bench/pyspark")
                     .join(format!("{}.py", spec.workload));
                 let mut cmd = Command::new(python);
                 cmd.arg(script);

@@ -110,10 +110,25 @@ pub fn weft(args: &[&str]) -> Run {
     Run::from(Command::new(weft_bin()).args(args).output().expect("cannot start weft"))
 }
 
+/// The repository's root.
+///
+/// Taken at run time from `CARGO_MANIFEST_DIR`, which cargo sets for the tests and programs it
+/// runs, before the path compiled in: checkouts that share a target directory share its builds,
+/// and cargo does not rebuild a crate because its checkout moved, so the compiled-in path may
+/// name another (perhaps deleted) checkout.
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    // The tests' crate and the benchmark's both sit one level below the root.
+    manifest.parent().expect("repo root").to_path_buf()
+}
+
 /// The nycflights13 file when the shared data folder is next to the repository, else the sample
 /// shipped with the flights example.
 pub fn flights_csv() -> (PathBuf, &'static str) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf();
+    let repo = repo_root();
     let full = repo.join("../shared/data/nycflights13/flights.csv.gz");
     if full.exists() {
         (full.canonicalize().expect("canonical path"), "full nycflights13")

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn build_fixture(source: &str) -> (bool, String) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let repo = &weft_tests::repo_root();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
     std::fs::write(

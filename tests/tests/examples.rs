@@ -154,10 +154,7 @@ fn a_large_plain_csv_is_read_in_splits_and_matches_native() {
 
 #[test]
 fn flights_joins_airline_names_from_a_second_csv() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("guest-examples/flights/data");
+    let repo = weft_tests::repo_root().join("guest-examples/flights/data");
     let run = weft_run(&guest("flights"), &repo, &[], &["flights-sample.csv.gz", "airlines.csv"]);
     run.assert_ok();
     assert!(
