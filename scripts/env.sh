@@ -18,7 +18,7 @@ build_all() {
     # the size and ~10% faster. Only for this build: the host crates keep their profile.
     CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
         cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p weblog
-    cargo build --release --locked --target wasm32-wasip1 -p sandbox_probes
+    cargo build --release --locked --target wasm32-wasip1 -p sandbox_probes -p rdd_ops
 }
 
 # A Python virtual environment with the pinned pyspark, for the benchmark's PySpark engines, kept

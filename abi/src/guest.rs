@@ -56,32 +56,72 @@ pub const STATUS_OK: i32 = 0;
 /// `weft_run_task` result: the task failed; the reason was sent with `fail`.
 pub const STATUS_FAILED: i32 = 1;
 
-/// Everything a guest needs to run one task: a source that decodes input batches, the fused
-/// narrow operators of the stage, and a sink that emits the stage's output.
+/// Everything a guest needs to run one task: the steps that compute the task's records, and a
+/// sink that consumes them.
+///
+/// Design choice: the steps are a small DAG in topological order, built by the coordinator for
+/// each partition. A stage of a linear plan is a source followed by a chain of operators (fused
+/// into one pass, as before); a stage that reads the partitions of several parents (a union, a
+/// coalesce, a co-partitioned cogroup, a cartesian product) merges several chains. Each step's
+/// records are consumed by exactly one later step; the last step's feed the sink. A step's index
+/// is also its operator index for error messages; the sink's is `steps.len()`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct GuestTask {
-    /// Decodes input batches into records.
-    pub source: Call,
-    /// Narrow operators, applied in order.
-    pub ops: Vec<Call>,
-    /// Consumes the records and emits output batches.
+    /// The steps, each reading only earlier ones.
+    pub steps: Vec<GuestStep>,
+    /// Consumes the last step's records and emits output batches.
     pub sink: Call,
     /// Number of shuffle buckets the sink writes (0 when the sink is not a shuffle write).
     pub buckets: u32,
+    /// The task's partition within its stage (for per-partition seeds and offsets).
+    pub partition: u32,
+}
+
+/// One step of a [`GuestTask`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum GuestStep {
+    /// Records decoded from task inputs (by input index of the guest ABI).
+    Source {
+        /// The decoder.
+        call: Call,
+        /// The inputs it reads.
+        inputs: Vec<u32>,
+    },
+    /// A narrow operator over the records of an earlier step.
+    Op {
+        /// The operator.
+        call: Call,
+        /// The step it reads.
+        from: u32,
+    },
+    /// The records of several earlier steps combined into one stream.
+    Merge {
+        /// The combiner (a concatenation, a cogroup, a reduce side, a product).
+        call: Call,
+        /// The steps it reads, in order.
+        from: Vec<u32>,
+    },
+}
+
+impl GuestStep {
+    /// The step's call.
+    pub fn call(&self) -> &Call {
+        match self {
+            GuestStep::Source { call, .. }
+            | GuestStep::Op { call, .. }
+            | GuestStep::Merge { call, .. } => call,
+        }
+    }
 }
 
 impl GuestTask {
     /// The label of operator number `index` as reported through `task_started`'s cell.
     pub fn label(&self, index: u32) -> Option<&str> {
         let i = index as usize;
-        if i == 0 {
-            Some(&self.source.label)
-        } else if i <= self.ops.len() {
-            Some(&self.ops[i - 1].label)
-        } else if i == self.ops.len() + 1 {
-            Some(&self.sink.label)
-        } else {
-            None
+        match self.steps.get(i) {
+            Some(step) => Some(&step.call().label),
+            None if i == self.steps.len() => Some(&self.sink.label),
+            None => None,
         }
     }
 }

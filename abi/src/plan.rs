@@ -87,19 +87,53 @@ pub enum NodeKind {
     Narrow {
         /// The transformation.
         op: Call,
+        /// It keeps every record's key (`map_values`, `filter`…), so a parent partitioned by key
+        /// stays partitioned the same way.
+        keeps_partitioning: bool,
     },
-    /// A hash shuffle of `(K, V)` records: each parent's tasks write buckets, and each task of
-    /// this node reads one bucket from every map task of every parent (input *i* from parent
-    /// *i*).
+    /// The partitions of every parent, in order (`union`): nothing moves.
+    Union,
+    /// Fewer partitions made of consecutive parent partitions (`coalesce`): nothing moves.
+    Coalesce {
+        /// How many (at most the parent's; more leaves the parent's count).
+        partitions: u32,
+        /// Concatenates the parent partitions' records.
+        concat: Call,
+    },
+    /// Every pair of a record of the first parent and one of the second (`cartesian`): one
+    /// partition per pair of parent partitions.
+    Cartesian {
+        /// Pairs a partition of each parent.
+        product: Call,
+    },
+    /// A shuffle: each parent's tasks write buckets, and each task of this node reads one bucket
+    /// from every map task of every parent, then merges them (input *i* from parent *i*).
     Shuffle {
         /// Number of output partitions; `None` lets the coordinator choose.
         partitions: Option<u32>,
-        /// Map side, one per parent: buckets (and, for `reduce_by_key`, combines) the parent's
-        /// records; the host passes the bucket count.
-        writes: Vec<Call>,
-        /// Reduce side: merges the fetched buckets into the node's records.
-        read: Call,
+        /// One per parent, in order.
+        sides: Vec<ShuffleSide>,
+        /// Reduce side: merges the sides' records (one stream per side) into the node's.
+        merge: Call,
+        /// Buckets are chosen by the hash of each `(K, V)` record's key, so output partition *p*
+        /// holds exactly the keys of bucket *p*: a later shuffle with as many buckets need not
+        /// move this node's records again (a narrow dependency).
+        hash_partitioned: bool,
     },
+}
+
+/// One parent's part in a [`NodeKind::Shuffle`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShuffleSide {
+    /// Map side: buckets (and, for `reduce_by_key`, combines) the parent's records; the host
+    /// passes the bucket count.
+    pub write: Call,
+    /// Reduce side: decodes this side's fetched buckets into records.
+    pub read: Call,
+    /// For a hash-partitioned shuffle whose parent is already partitioned like it: what turns the
+    /// parent's records into the ones `read` would give (the map-side combine of
+    /// `aggregate_by_key`), or `None` when they are the same.
+    pub local: Option<Call>,
 }
 
 /// Where a source node's records come from.
@@ -120,6 +154,11 @@ pub enum Source {
     CsvFiles {
         /// The path as the user wrote it.
         path: String,
+    },
+    /// Records the tasks generate themselves (`range`): nothing is read or shipped.
+    Generated {
+        /// How many partitions.
+        partitions: u32,
     },
 }
 
@@ -198,7 +237,8 @@ impl ActionRequest {
             return Err(format!("the action's target {} is not a node of the plan", self.target));
         }
         self.sink.check()?;
-        // Shuffles between a node and its sources: how deep the planner will go.
+        // Nodes other than narrow ones between a node and its sources: how deep the planner's
+        // recursion will go.
         let mut depth = vec![0usize; nodes.len()];
         for (i, node) in nodes.iter().enumerate() {
             if let Some(&p) = node.parents.iter().find(|&&p| p as usize >= i) {
@@ -206,11 +246,12 @@ impl ActionRequest {
                     "node {i} lists node {p} as a parent, which does not precede it"
                 ));
             }
-            let shuffle = usize::from(matches!(node.kind, NodeKind::Shuffle { .. }));
-            depth[i] = node.parents.iter().map(|&p| depth[p as usize]).max().unwrap_or(0) + shuffle;
+            let nested = usize::from(!matches!(node.kind, NodeKind::Narrow { .. }));
+            depth[i] = node.parents.iter().map(|&p| depth[p as usize]).max().unwrap_or(0) + nested;
             if depth[i] >= MAX_STAGES {
                 return Err(format!(
-                    "the plan chains {} shuffles; at most {} are allowed",
+                    "the plan nests {} shuffles, unions, coalesces and products; at most {} are \
+                     allowed",
                     depth[i],
                     MAX_STAGES - 1
                 ));
@@ -221,6 +262,11 @@ impl ActionRequest {
                     decode.check()?;
                     if parents != 0 {
                         return Err(format!("source node {i} has {parents} parents"));
+                    }
+                    if let Source::Generated { partitions } = source
+                        && *partitions > MAX_PARTITIONS
+                    {
+                        return Err(partitions_error(u64::from(*partitions), &decode.label));
                     }
                     if let Source::Inline { partitions } = source {
                         if partitions.len() > MAX_PARTITIONS as usize {
@@ -239,25 +285,49 @@ impl ActionRequest {
                         }
                     }
                 }
-                NodeKind::Narrow { op } => {
+                NodeKind::Narrow { op, .. } => {
                     op.check()?;
                     if parents != 1 {
                         return Err(format!("narrow node {i} has {parents} parents, not 1"));
                     }
                 }
-                NodeKind::Shuffle { partitions, writes, read } => {
-                    read.check()?;
-                    writes.iter().try_for_each(Call::check)?;
-                    if parents == 0 || writes.len() != parents {
+                NodeKind::Union => {
+                    if parents == 0 {
+                        return Err(format!("union node {i} has no parents"));
+                    }
+                }
+                NodeKind::Coalesce { partitions, concat } => {
+                    concat.check()?;
+                    if parents != 1 {
+                        return Err(format!("coalesce node {i} has {parents} parents, not 1"));
+                    }
+                    if *partitions == 0 || *partitions > MAX_PARTITIONS {
+                        return Err(partitions_error(u64::from(*partitions), &concat.label));
+                    }
+                }
+                NodeKind::Cartesian { product } => {
+                    product.check()?;
+                    if parents != 2 {
+                        return Err(format!("product node {i} has {parents} parents, not 2"));
+                    }
+                }
+                NodeKind::Shuffle { partitions, sides, merge, .. } => {
+                    merge.check()?;
+                    for side in sides {
+                        side.write.check()?;
+                        side.read.check()?;
+                        side.local.as_ref().map_or(Ok(()), Call::check)?;
+                    }
+                    if parents == 0 || sides.len() != parents {
                         return Err(format!(
                             "shuffle node {i} has {parents} parents and {} map sides",
-                            writes.len()
+                            sides.len()
                         ));
                     }
                     if let Some(n) = partitions
                         && *n > MAX_PARTITIONS
                     {
-                        return Err(partitions_error(*n as u64, &read.label));
+                        return Err(partitions_error(*n as u64, &merge.label));
                     }
                 }
             }
@@ -268,6 +338,9 @@ impl ActionRequest {
 
 /// The message for a partition count over [`MAX_PARTITIONS`].
 pub fn partitions_error(asked: u64, label: &str) -> String {
+    if asked == 0 {
+        return format!("`{label}` asks for 0 partitions; at least 1 is needed");
+    }
     format!("`{label}` asks for {asked} partitions; at most {MAX_PARTITIONS} are allowed")
 }
 
@@ -299,14 +372,19 @@ mod tests {
         }
     }
 
+    fn side() -> ShuffleSide {
+        ShuffleSide { write: call("write"), read: call("read"), local: None }
+    }
+
     fn shuffle(parents: Vec<NodeIndex>, partitions: Option<u32>) -> PlanNode {
         PlanNode {
             dataset: DatasetId(2),
             parents,
             kind: NodeKind::Shuffle {
                 partitions,
-                writes: vec![call("write")],
-                read: call("reduce_by_key at x.rs:1:1"),
+                sides: vec![side()],
+                merge: call("reduce_by_key at x.rs:1:1"),
+                hash_partitioned: true,
             },
         }
     }
@@ -336,6 +414,27 @@ mod tests {
         let mut chain = vec![source()];
         chain.extend((0..MAX_STAGES as u32).map(|i| shuffle(vec![i], None)));
         let deep = request(chain, MAX_STAGES as u32).validate().unwrap_err();
-        assert!(deep.contains("chains"), "{deep}");
+        assert!(deep.contains("nests"), "{deep}");
+        let lonely = PlanNode { dataset: DatasetId(3), parents: vec![0], kind: NodeKind::Union };
+        request(vec![source(), lonely.clone()], 1).validate().unwrap();
+        let orphan = PlanNode { parents: vec![], ..lonely };
+        assert!(request(vec![orphan], 0).validate().unwrap_err().contains("no parents"));
+        let coalesce = |n| PlanNode {
+            dataset: DatasetId(4),
+            parents: vec![0],
+            kind: NodeKind::Coalesce { partitions: n, concat: call("coalesce at y.rs:2:2") },
+        };
+        let zero = request(vec![source(), coalesce(0)], 1).validate().unwrap_err();
+        assert!(
+            zero.contains("`coalesce at y.rs:2:2` asks for 0 partitions; at least 1"),
+            "{zero}"
+        );
+        let one_sided = PlanNode {
+            dataset: DatasetId(5),
+            parents: vec![0],
+            kind: NodeKind::Cartesian { product: call("cartesian") },
+        };
+        let e = request(vec![source(), one_sided], 1).validate().unwrap_err();
+        assert!(e.contains("1 parents, not 2"), "{e}");
     }
 }

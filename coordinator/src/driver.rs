@@ -9,7 +9,7 @@
 
 use crate::action::{ActionObserver, ActionRun, ActionSettings, run_action};
 use crate::executor::Executor;
-use crate::stages::plan_stages;
+use crate::planner::plan_stages;
 use std::sync::{Arc, Mutex};
 use weft_abi::plan::{ActionKind, ActionReply, ActionRequest};
 use weft_abi::task::{ShuffleKey, TaskLimits};

@@ -3,7 +3,10 @@
 //! The coordinator runs a job's driver in a sandbox and serves each action the driver asks for.
 //! The logic is sans-I/O and tested in memory; I/O is a thin layer around it:
 //!
-//! - [`stages`]: physical planning — a logical plan cut into stages at shuffle boundaries.
+//! - [`planner`]: physical planning — a logical plan cut into stages at shuffle boundaries,
+//!   narrow where the data is already partitioned the right way.
+//! - [`stages`]: the physical plan — each stage's tree of inputs and operators, and the guest
+//!   work of each of its tasks.
 //! - [`scheduler`]: which task of an action runs next, attempts and retries (a state machine).
 //! - [`action`]: one action as a state machine ([`action::ActionRun`]), and the loop that runs
 //!   it on an [`executor::Executor`].
@@ -22,6 +25,7 @@ pub mod driver;
 pub mod executor;
 pub mod job;
 pub mod local;
+pub mod planner;
 pub mod scheduler;
 pub mod service;
 pub mod slots;

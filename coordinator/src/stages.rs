@@ -1,51 +1,162 @@
-//! Physical planning: cut a logical plan into stages at shuffle boundaries.
+//! The physical plan: an action's stages, and how each builds the guest work of one of its
+//! tasks.
 //!
-//! A stage is a list of inputs (files, inline records, or the buckets of one or several
-//! shuffles), the narrow operators that follow them, and a sink (the action's, or a shuffle
-//! write). It runs as one task per partition; input *i* of every task is the task's piece of
-//! stage input *i*. Stages are listed parents first; the last one is the action's.
-//!
-//! The planner trusts nothing in the plan: the request is validated first
-//! ([`ActionRequest::validate`]), and every count it derives (file splits, shuffle cells) is held
-//! to the bounds of [`weft_abi::limits`].
+//! A stage is a tree of [`Pipe`]s — where its records come from (inputs, the buckets of earlier
+//! stages' shuffles) and the narrow operators, unions, coalesces, co-partitioned merges and
+//! products in between — followed by a sink (the action's, or a shuffle write). It runs as one
+//! task per partition. Design choice: the tree is kept once per stage and each task's
+//! [`GuestTask`] (its steps and inputs) is derived from it when the task is launched
+//! ([`Stage::task`]), because partitions of one stage may differ in shape — partition *p* of a
+//! union is a partition of one of its parents, one of a coalesce several of its parent's — and
+//! a stage may have tens of thousands of them. Building the stages from a logical plan is the
+//! [`crate::planner`]'s job.
 
-use std::collections::HashMap;
-use thiserror::Error;
-use weft_abi::guest::GuestTask;
-use weft_abi::limits::{MAX_PARTITIONS, MAX_SHUFFLE_CELLS, MAX_STAGES, MAX_TASKS};
-use weft_abi::plan::{
-    ActionKind, ActionRequest, Call, DatasetId, InlineBatch, NodeIndex, NodeKind, Source,
-};
-use weft_abi::task::{FileFormat, FileSplit};
-use weft_storage::input::{DEFAULT_SPLIT_BYTES, plan_splits, split_size};
-use weft_storage::{Storage, StorageError};
+use weft_abi::guest::{GuestStep, GuestTask};
+use weft_abi::plan::{Call, DatasetId, InlineBatch};
+use weft_abi::task::FileSplit;
 
 /// Index of a stage in its [`JobGraph`].
 pub type StageId = usize;
 
-/// Why a plan could not be turned into stages.
-#[derive(Debug, Error)]
-pub enum PlanError {
-    /// A source or output path was refused or could not be read.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// The plan is inconsistent or over a limit.
-    #[error("the action's plan was refused: {0}")]
-    Refused(String),
+/// Where a stage's records come from, and what happens to them before the sink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pipe {
+    /// Records decoded from the job's input: partition *p* reads piece *p*.
+    Source {
+        /// The decoder.
+        decode: Call,
+        /// The pieces.
+        input: SourceInput,
+    },
+    /// Records decoded from bucket *p* of every map task of stage `from`.
+    Shuffled {
+        /// The decoder.
+        read: Call,
+        /// The map stage.
+        from: StageId,
+        /// Its bucket count: this pipe's partitions.
+        buckets: u32,
+    },
+    /// Narrow operators applied in order to the parent's records.
+    Ops {
+        /// The operators.
+        ops: Vec<Call>,
+        /// Their input.
+        parent: Box<Pipe>,
+    },
+    /// The partitions of every parent, in order.
+    Union {
+        /// The parents.
+        parents: Vec<Pipe>,
+    },
+    /// Consecutive parent partitions concatenated into fewer partitions.
+    Coalesce {
+        /// The concatenation.
+        concat: Call,
+        /// How many partitions (at most the parent's).
+        partitions: u32,
+        /// The parent.
+        parent: Box<Pipe>,
+    },
+    /// Partition *p* of every side merged: a shuffle's reduce side, where a side is either
+    /// fetched ([`Pipe::Shuffled`]) or a parent already partitioned the same way.
+    Merge {
+        /// The merge.
+        merge: Call,
+        /// The sides, all with the same number of partitions.
+        sides: Vec<Pipe>,
+    },
+    /// Partition `l · right + r` pairs partition `l` of the left parent with `r` of the right.
+    Product {
+        /// The pairing.
+        product: Call,
+        /// The left parent.
+        left: Box<Pipe>,
+        /// The right parent.
+        right: Box<Pipe>,
+    },
 }
 
-/// Where one input of a stage's tasks comes from.
+/// The pieces of a source, one per partition.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StageInput {
+pub enum SourceInput {
     /// Inline records, one batch per partition.
     Inline(Vec<InlineBatch>),
     /// One file split per partition.
     Files(Vec<FileSplit>),
-    /// Bucket `p` of every map task of stage `from`, for partition `p`.
-    Shuffle {
-        /// The stage that wrote the shuffle.
+    /// Nothing: the tasks generate their records (`range`), in this many partitions.
+    Generated(u32),
+}
+
+/// One input of one task, before the shuffle's map outputs are looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskPart {
+    /// Nothing (an empty partition, a generated source).
+    Empty,
+    /// Inline records.
+    Inline(InlineBatch),
+    /// A piece of a file.
+    Split(FileSplit),
+    /// Bucket `bucket` of every map task of stage `from`.
+    Bucket {
+        /// The map stage.
         from: StageId,
+        /// The bucket.
+        bucket: u32,
     },
+}
+
+impl Pipe {
+    /// How many partitions the pipe has.
+    pub fn partitions(&self) -> u64 {
+        match self {
+            Pipe::Source { input, .. } => match input {
+                SourceInput::Inline(batches) => batches.len().max(1) as u64,
+                SourceInput::Files(splits) => splits.len() as u64,
+                SourceInput::Generated(n) => u64::from(*n),
+            },
+            Pipe::Shuffled { buckets, .. } => u64::from(*buckets),
+            Pipe::Ops { parent, .. } => parent.partitions(),
+            Pipe::Union { parents } => parents.iter().map(Pipe::partitions).sum(),
+            Pipe::Coalesce { partitions, parent, .. } => {
+                u64::from(*partitions).min(parent.partitions())
+            }
+            Pipe::Merge { sides, .. } => sides.first().map_or(0, Pipe::partitions),
+            Pipe::Product { left, right, .. } => left.partitions() * right.partitions(),
+        }
+    }
+
+    /// The stages whose shuffles the pipe reads, in first-read order, once each.
+    pub fn shuffle_reads(&self, out: &mut Vec<StageId>) {
+        match self {
+            Pipe::Source { .. } => {}
+            Pipe::Shuffled { from, .. } => {
+                if !out.contains(from) {
+                    out.push(*from);
+                }
+            }
+            Pipe::Ops { parent, .. } | Pipe::Coalesce { parent, .. } => parent.shuffle_reads(out),
+            Pipe::Union { parents: pipes } | Pipe::Merge { sides: pipes, .. } => {
+                pipes.iter().for_each(|p| p.shuffle_reads(out))
+            }
+            Pipe::Product { left, right, .. } => {
+                left.shuffle_reads(out);
+                right.shuffle_reads(out);
+            }
+        }
+    }
+
+    /// The label of the first thing the pipe reads, for descriptions.
+    fn first_label(&self) -> &str {
+        match self {
+            Pipe::Source { decode: call, .. } | Pipe::Shuffled { read: call, .. } => &call.label,
+            Pipe::Ops { parent, .. } | Pipe::Coalesce { parent, .. } => parent.first_label(),
+            Pipe::Union { parents: pipes } | Pipe::Merge { sides: pipes, .. } => {
+                pipes.first().map_or("", Pipe::first_label)
+            }
+            Pipe::Product { left, .. } => left.first_label(),
+        }
+    }
 }
 
 /// Where a stage's tasks write to.
@@ -65,25 +176,18 @@ pub enum StageOutput {
 /// One stage.
 #[derive(Debug, Clone)]
 pub struct Stage {
-    /// The guest's work for every task of the stage (identical across partitions).
-    pub guest: GuestTask,
-    /// The inputs of the stage's tasks, by input index.
-    pub inputs: Vec<StageInput>,
+    /// Where the records come from and what happens to them.
+    pub pipe: Pipe,
+    /// What consumes them.
+    pub sink: Call,
     /// Output of the stage's tasks.
     pub output: StageOutput,
     /// Number of tasks.
     pub partitions: u32,
-    /// Stages that must be complete first.
+    /// Stages that must be complete first: every one whose shuffle the stage reads.
     pub parents: Vec<StageId>,
     /// The dataset the stage computes (before its sink).
     pub dataset: DatasetId,
-}
-
-impl Stage {
-    /// A short description for logs: the stage's source and sink labels.
-    pub fn describe(&self) -> String {
-        format!("{} → {}", self.guest.source.label, self.guest.sink.label)
-    }
 }
 
 /// The stages of one action, parents first.
@@ -93,279 +197,197 @@ pub struct JobGraph {
     pub stages: Vec<Stage>,
 }
 
-/// Turn an action request into stages. `parallelism` is the number of slots (the default
-/// partition count of shuffles), `split_bytes` the largest split of a plain text file.
-pub fn plan_stages(
-    request: &ActionRequest,
-    storage: &dyn Storage,
-    parallelism: u32,
-    split_bytes: Option<u64>,
-) -> Result<JobGraph, PlanError> {
-    request.validate().map_err(PlanError::Refused)?;
-    let mut planner = Planner {
-        request,
-        storage,
-        parallelism: parallelism.max(1),
-        split_bytes: split_bytes.unwrap_or(DEFAULT_SPLIT_BYTES),
-        stages: Vec::new(),
-        shuffles: HashMap::new(),
-    };
-    let output = match request.kind {
-        ActionKind::ToDriver => StageOutput::Driver,
-        ActionKind::SaveText { .. } => StageOutput::Parts,
-    };
-    planner.stage_for(request.target, request.sink.clone(), output)?;
-    let tasks: u64 = planner.stages.iter().map(|s| u64::from(s.partitions)).sum();
-    if tasks > MAX_TASKS {
-        return Err(PlanError::Refused(format!(
-            "the action would run {tasks} tasks, more than the {MAX_TASKS} allowed; use fewer \
-             partitions or larger input splits"
-        )));
-    }
-    Ok(JobGraph { stages: planner.stages })
-}
-
-struct Planner<'a> {
-    request: &'a ActionRequest,
-    storage: &'a dyn Storage,
-    parallelism: u32,
-    split_bytes: u64,
-    stages: Vec<Stage>,
-    /// Shuffle node → the stages writing it (one per parent), so a shuffle used twice is
-    /// computed once.
-    shuffles: HashMap<NodeIndex, Vec<StageId>>,
-}
-
-impl Planner<'_> {
-    fn node(&self, at: NodeIndex) -> &weft_abi::plan::PlanNode {
-        // In range: the request was validated.
-        &self.request.plan.nodes[at as usize]
+impl Stage {
+    /// A short description for logs: the stage's first source and its sink.
+    pub fn describe(&self) -> String {
+        format!("{} → {}", self.pipe.first_label(), self.sink.label)
     }
 
-    /// Build the stage that computes `target` and feeds it to `sink`.
-    fn stage_for(
-        &mut self,
-        target: NodeIndex,
-        sink: Call,
-        output: StageOutput,
-    ) -> Result<StageId, PlanError> {
-        let mut ops = Vec::new();
-        let mut at = target;
-        // Narrow nodes have one parent each and come after it, so this walk ends.
-        let (source, inputs, partitions, parents) = loop {
-            let node = self.node(at).clone();
-            match node.kind {
-                NodeKind::Narrow { op } => {
-                    ops.push(op);
-                    at = node.parents[0];
-                }
-                NodeKind::Source { source, decode } => {
-                    let (input, partitions) = self.source_input(&source, &decode)?;
-                    break (decode, vec![input], partitions, Vec::new());
-                }
-                NodeKind::Shuffle { partitions, writes, read } => {
-                    let from = self.shuffle_stages(at, &node.parents, partitions, writes, &read)?;
-                    let StageOutput::Shuffle { buckets } = self.stages[from[0]].output else {
-                        unreachable!("shuffle stages write buckets");
-                    };
-                    let inputs = from.iter().map(|&from| StageInput::Shuffle { from }).collect();
-                    break (read, inputs, buckets, from);
-                }
-            }
-        };
-        ops.reverse();
-        if self.stages.len() >= MAX_STAGES {
-            return Err(PlanError::Refused(format!(
-                "the action would be cut into more than {MAX_STAGES} stages (shuffles)"
-            )));
-        }
-        let buckets = match output {
+    /// The guest work of partition `p` and what each of its inputs reads.
+    pub fn task(&self, p: u32) -> (GuestTask, Vec<TaskPart>) {
+        let mut build = TaskBuilder { steps: Vec::new(), inputs: Vec::new() };
+        build.pipe(&self.pipe, u64::from(p));
+        let buckets = match self.output {
             StageOutput::Shuffle { buckets } => buckets,
             _ => 0,
         };
-        self.stages.push(Stage {
-            guest: GuestTask { source, ops, sink, buckets },
-            inputs,
-            output,
-            partitions,
-            parents,
-            dataset: self.node(target).dataset,
-        });
-        Ok(self.stages.len() - 1)
+        let guest =
+            GuestTask { steps: build.steps, sink: self.sink.clone(), buckets, partition: p };
+        (guest, build.inputs)
+    }
+}
+
+struct TaskBuilder {
+    steps: Vec<GuestStep>,
+    inputs: Vec<TaskPart>,
+}
+
+impl TaskBuilder {
+    fn push(&mut self, step: GuestStep) -> u32 {
+        self.steps.push(step);
+        self.steps.len() as u32 - 1
     }
 
-    /// The map stages of shuffle node `node`, one per parent, all writing the same number of
-    /// buckets.
-    fn shuffle_stages(
-        &mut self,
-        node: NodeIndex,
-        parents: &[NodeIndex],
-        partitions: Option<u32>,
-        writes: Vec<Call>,
-        read: &Call,
-    ) -> Result<Vec<StageId>, PlanError> {
-        if let Some(stages) = self.shuffles.get(&node) {
-            return Ok(stages.clone());
-        }
-        let mut stages = Vec::with_capacity(parents.len());
-        for (&parent, write) in parents.iter().zip(writes) {
-            stages.push(self.stage_for(parent, write, StageOutput::Shuffle { buckets: 0 })?);
-        }
-        // Bucket count: as asked, else at least the parallelism and the parents' partitions.
-        let widest = stages.iter().map(|&s| self.stages[s].partitions).max().unwrap_or(1);
-        let buckets = partitions.unwrap_or(self.parallelism.max(widest)).clamp(1, MAX_PARTITIONS);
-        for &s in &stages {
-            let cells = u64::from(self.stages[s].partitions) * u64::from(buckets);
-            if cells > MAX_SHUFFLE_CELLS {
-                return Err(PlanError::Refused(format!(
-                    "`{}` would shuffle {} map tasks into {buckets} buckets, more than \
-                     {MAX_SHUFFLE_CELLS} pieces; ask for fewer partitions or larger input splits",
-                    read.label, self.stages[s].partitions
-                )));
+    fn input(&mut self, part: TaskPart) -> u32 {
+        self.inputs.push(part);
+        self.inputs.len() as u32 - 1
+    }
+
+    /// Add the steps of partition `p` of `pipe`; returns the step that yields its records.
+    fn pipe(&mut self, pipe: &Pipe, p: u64) -> u32 {
+        match pipe {
+            Pipe::Source { decode, input } => {
+                let part = match input {
+                    SourceInput::Inline(batches) => {
+                        batches.get(p as usize).cloned().map_or(TaskPart::Empty, TaskPart::Inline)
+                    }
+                    SourceInput::Files(splits) => {
+                        splits.get(p as usize).cloned().map_or(TaskPart::Empty, TaskPart::Split)
+                    }
+                    SourceInput::Generated(_) => TaskPart::Empty,
+                };
+                let input = self.input(part);
+                self.push(GuestStep::Source { call: decode.clone(), inputs: vec![input] })
             }
-            self.stages[s].output = StageOutput::Shuffle { buckets };
-            self.stages[s].guest.buckets = buckets;
-        }
-        self.shuffles.insert(node, stages.clone());
-        Ok(stages)
-    }
-
-    fn file_input(
-        &self,
-        path: &str,
-        format: FileFormat,
-        label: &str,
-    ) -> Result<(StageInput, u32), PlanError> {
-        let files = self.storage.list(path)?;
-        let total = files.iter().map(|f| f.len).sum();
-        let size = split_size(total, self.parallelism, self.split_bytes);
-        let splits = plan_splits(self.storage, &files, format, size)?;
-        if splits.len() > MAX_PARTITIONS as usize {
-            return Err(PlanError::Refused(format!(
-                "`{label}` reads {} files and splits, more than the {MAX_PARTITIONS} tasks a \
-                 stage may have; use larger splits or fewer files",
-                splits.len()
-            )));
-        }
-        let n = splits.len() as u32;
-        Ok((StageInput::Files(splits), n))
-    }
-
-    fn source_input(&self, source: &Source, decode: &Call) -> Result<(StageInput, u32), PlanError> {
-        Ok(match source {
-            Source::Inline { partitions } => {
-                (StageInput::Inline(partitions.clone()), partitions.len().max(1) as u32)
+            Pipe::Shuffled { read, from, .. } => {
+                let input = self.input(TaskPart::Bucket { from: *from, bucket: p as u32 });
+                self.push(GuestStep::Source { call: read.clone(), inputs: vec![input] })
             }
-            Source::TextFiles { path } => self.file_input(path, FileFormat::Text, &decode.label)?,
-            Source::CsvFiles { path } => self.file_input(path, FileFormat::Csv, &decode.label)?,
-        })
+            Pipe::Ops { ops, parent } => {
+                let mut from = self.pipe(parent, p);
+                for op in ops {
+                    from = self.push(GuestStep::Op { call: op.clone(), from });
+                }
+                from
+            }
+            Pipe::Union { parents } => {
+                let mut start = 0;
+                for parent in parents {
+                    let n = parent.partitions();
+                    if p < start + n {
+                        return self.pipe(parent, p - start);
+                    }
+                    start += n;
+                }
+                unreachable!("partition {p} of a union of {start} partitions")
+            }
+            Pipe::Coalesce { concat, partitions, parent } => {
+                let (n, of) =
+                    (u64::from(*partitions).min(parent.partitions()), parent.partitions());
+                let from = (p * of / n..(p + 1) * of / n).map(|q| self.pipe(parent, q)).collect();
+                self.push(GuestStep::Merge { call: concat.clone(), from })
+            }
+            Pipe::Merge { merge, sides } => {
+                let from = sides.iter().map(|side| self.pipe(side, p)).collect();
+                self.push(GuestStep::Merge { call: merge.clone(), from })
+            }
+            Pipe::Product { product, left, right } => {
+                let r = right.partitions();
+                let from = vec![self.pipe(left, p / r), self.pipe(right, p % r)];
+                self.push(GuestStep::Merge { call: product.clone(), from })
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weft_abi::plan::{FnRef, Plan, PlanNode};
-    use weft_storage::DataDir;
+    use weft_abi::plan::FnRef;
 
     fn call(label: &str) -> Call {
         Call { label: label.into(), func: FnRef(1), arg: Vec::new() }
     }
 
-    fn node(dataset: u64, parents: Vec<NodeIndex>, kind: NodeKind) -> PlanNode {
-        PlanNode { dataset: DatasetId(dataset), parents, kind }
+    fn inline(label: &str, n: u8) -> Pipe {
+        let batches = (0..n).map(|i| InlineBatch(vec![i])).collect();
+        Pipe::Source { decode: call(label), input: SourceInput::Inline(batches) }
     }
 
-    fn inline(partitions: usize) -> NodeKind {
-        NodeKind::Source {
-            source: Source::Inline { partitions: vec![InlineBatch(vec![]); partitions] },
-            decode: call("parallelize"),
+    fn stage(pipe: Pipe) -> Stage {
+        let partitions = pipe.partitions() as u32;
+        Stage {
+            pipe,
+            sink: call("collect"),
+            output: StageOutput::Driver,
+            partitions,
+            parents: vec![],
+            dataset: DatasetId(1),
         }
     }
 
-    fn plan(nodes: Vec<PlanNode>) -> JobGraph {
-        let target = nodes.len() as u32 - 1;
-        let request = ActionRequest {
-            plan: Plan { nodes },
-            target,
-            sink: call("collect"),
-            kind: ActionKind::ToDriver,
-        };
-        let dir = tempfile::tempdir().unwrap();
-        plan_stages(&request, &DataDir::new(dir.path()).unwrap(), 4, None).unwrap()
+    fn labels(guest: &GuestTask) -> Vec<&str> {
+        guest.steps.iter().map(|s| s.call().label.as_str()).collect()
     }
 
     #[test]
-    fn narrow_nodes_fuse_and_a_shuffle_makes_a_new_stage() {
-        let graph = plan(vec![
-            node(1, vec![], inline(3)),
-            node(2, vec![0], NodeKind::Narrow { op: call("map") }),
-            node(
-                3,
-                vec![1],
-                NodeKind::Shuffle { partitions: None, writes: vec![call("w")], read: call("r") },
-            ),
-            node(4, vec![2], NodeKind::Narrow { op: call("filter") }),
-        ]);
-        assert_eq!(graph.stages.len(), 2);
-        let (map, reduce) = (&graph.stages[0], &graph.stages[1]);
-        assert_eq!((map.partitions, &map.output), (3, &StageOutput::Shuffle { buckets: 4 }));
-        assert_eq!(map.guest.ops.len(), 1);
-        assert_eq!(reduce.inputs, [StageInput::Shuffle { from: 0 }]);
+    fn a_union_partition_is_a_partition_of_one_parent() {
+        let ops = |parent| Pipe::Ops { ops: vec![call("map")], parent: Box::new(parent) };
+        let s = stage(Pipe::Union { parents: vec![ops(inline("a", 2)), inline("b", 3)] });
+        assert_eq!(s.partitions, 5);
+        let (guest, inputs) = s.task(1);
+        assert_eq!((labels(&guest), guest.partition), (vec!["a", "map"], 1));
+        assert_eq!(inputs, [TaskPart::Inline(InlineBatch(vec![1]))]);
+        let (guest, inputs) = s.task(4);
+        assert_eq!(labels(&guest), ["b"]);
+        assert_eq!(inputs, [TaskPart::Inline(InlineBatch(vec![2]))]);
+        assert_eq!(s.describe(), "a → collect");
+    }
+
+    #[test]
+    fn a_coalesced_partition_concatenates_consecutive_parent_partitions() {
+        let s = stage(Pipe::Coalesce {
+            concat: call("coalesce"),
+            partitions: 2,
+            parent: Box::new(inline("a", 5)),
+        });
+        assert_eq!(s.partitions, 2);
+        let (guest, inputs) = s.task(1);
+        assert_eq!(labels(&guest), ["a", "a", "a", "coalesce"]);
         assert_eq!(
-            (reduce.partitions, &reduce.parents, reduce.dataset),
-            (4, &vec![0], DatasetId(4))
+            guest.steps[3],
+            GuestStep::Merge { call: call("coalesce"), from: vec![0, 1, 2] }
         );
-        assert_eq!(reduce.guest.source.label, "r");
+        let batches: Vec<_> = (2..5).map(|i| TaskPart::Inline(InlineBatch(vec![i]))).collect();
+        assert_eq!(inputs, batches);
+        // Asking for more partitions than the parent has keeps the parent's.
+        let more =
+            Pipe::Coalesce { concat: call("c"), partitions: 9, parent: Box::new(inline("a", 3)) };
+        assert_eq!(more.partitions(), 3);
     }
 
     #[test]
-    fn a_shuffle_of_two_parents_reads_both_as_inputs_with_one_bucket_count() {
-        let graph = plan(vec![
-            node(1, vec![], inline(2)),
-            node(2, vec![], inline(7)),
-            node(
-                3,
-                vec![0, 1],
-                NodeKind::Shuffle {
-                    partitions: None,
-                    writes: vec![call("left"), call("right")],
-                    read: call("cogroup"),
+    fn merges_and_products_read_every_side() {
+        let merged = stage(Pipe::Merge {
+            merge: call("cogroup"),
+            sides: vec![
+                Pipe::Shuffled { read: call("read"), from: 0, buckets: 4 },
+                Pipe::Ops {
+                    ops: vec![call("local")],
+                    parent: Box::new(Pipe::Shuffled { read: call("read"), from: 2, buckets: 4 }),
                 },
-            ),
-        ]);
-        assert_eq!(graph.stages.len(), 3);
-        let last = &graph.stages[2];
-        assert_eq!(last.inputs, [StageInput::Shuffle { from: 0 }, StageInput::Shuffle { from: 1 }]);
-        assert_eq!(last.partitions, 7, "as many buckets as the widest parent");
-        for s in &graph.stages[..2] {
-            assert_eq!(s.output, StageOutput::Shuffle { buckets: 7 });
-        }
-    }
+            ],
+        });
+        let (guest, inputs) = merged.task(3);
+        assert_eq!(labels(&guest), ["read", "read", "local", "cogroup"]);
+        assert_eq!(
+            inputs,
+            [TaskPart::Bucket { from: 0, bucket: 3 }, TaskPart::Bucket { from: 2, bucket: 3 }]
+        );
+        let mut reads = Vec::new();
+        merged.pipe.shuffle_reads(&mut reads);
+        assert_eq!(reads, [0, 2]);
 
-    #[test]
-    fn too_many_shuffle_pieces_are_refused_before_anything_runs() {
-        let request = ActionRequest {
-            plan: Plan {
-                nodes: vec![
-                    node(1, vec![], inline(MAX_PARTITIONS as usize)),
-                    node(
-                        2,
-                        vec![0],
-                        NodeKind::Shuffle {
-                            partitions: Some(MAX_PARTITIONS),
-                            writes: vec![call("w")],
-                            read: call("reduce_by_key_into at job.rs:3:4"),
-                        },
-                    ),
-                ],
-            },
-            target: 1,
-            sink: call("collect"),
-            kind: ActionKind::ToDriver,
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let err = plan_stages(&request, &DataDir::new(dir.path()).unwrap(), 2, None).unwrap_err();
-        assert!(err.to_string().contains("reduce_by_key_into at job.rs:3:4"), "{err}");
+        let product = stage(Pipe::Product {
+            product: call("cartesian"),
+            left: Box::new(inline("l", 2)),
+            right: Box::new(inline("r", 3)),
+        });
+        assert_eq!(product.partitions, 6);
+        let (_, inputs) = product.task(4);
+        assert_eq!(
+            inputs,
+            [TaskPart::Inline(InlineBatch(vec![1])), TaskPart::Inline(InlineBatch(vec![1]))]
+        );
     }
 }

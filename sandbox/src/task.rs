@@ -43,7 +43,7 @@ impl JobModule {
     ) -> Result<TaskReport, TaskError> {
         let encoded = rmp_serde::to_vec(task)
             .map_err(|e| TaskError::Setup(format!("cannot encode the task: {e}")))?;
-        let labels = (0..task.ops.len() as u32 + 2)
+        let labels = (0..=task.steps.len() as u32)
             .filter_map(|i| task.label(i).map(str::to_string))
             .collect();
         let sink = OutputSink::open(output);

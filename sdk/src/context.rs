@@ -55,6 +55,22 @@ impl Context {
         ))
     }
 
+    /// The numbers `start..end` in `partitions` partitions (at least one) of nearly equal size.
+    /// Each task generates its own numbers: nothing is read or shipped.
+    #[track_caller]
+    pub fn range(&self, start: u64, end: u64, partitions: u32) -> Dataset<u64> {
+        let partitions = partitions.max(1);
+        let decode = exec::call(
+            label("range", Location::caller()),
+            fn_ref_source(sources::range),
+            encode_value(&(start, end, partitions)),
+        );
+        Dataset::from_node(NodeDef::new(
+            vec![],
+            NodeKind::Source { source: Source::Generated { partitions }, decode },
+        ))
+    }
+
     /// The lines of a text file, of every file in a directory, or of every file matching a glob
     /// (`logs/*.txt`), relative to the job's data directory. One record per line, without the line
     /// ending. `.gz` files are decompressed; large plain files are split into several partitions.

@@ -8,7 +8,7 @@
 use crate::exec::{self, fn_ref_op, ops};
 use crate::plan::{Call, DatasetId, NodeIndex, NodeKind, Plan, PlanNode};
 use crate::record::assert_shippable;
-use crate::{Record, exec::label};
+use crate::{Error, Record, Result, exec::label};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -20,6 +20,10 @@ pub(crate) struct NodeDef {
     id: DatasetId,
     parents: Vec<Rc<NodeDef>>,
     kind: NodeKind,
+    /// Why the dataset cannot be computed: a pass its transformation ran at once (the count of
+    /// `zip_with_index`, the key sample of `sort_by_key`) failed. Actions on it, or on anything
+    /// built from it, return this error.
+    failure: Option<Error>,
 }
 
 thread_local! {
@@ -31,7 +35,14 @@ impl NodeDef {
     /// A new dataset computed from `parents` as `kind` says.
     pub(crate) fn new(parents: Vec<Rc<NodeDef>>, kind: NodeKind) -> NodeDef {
         let id = NEXT_DATASET.with(|next| next.replace(next.get() + 1));
-        NodeDef { id: DatasetId(id), parents, kind }
+        NodeDef { id: DatasetId(id), parents, kind, failure: None }
+    }
+
+    /// A dataset that cannot be computed, for `error` (it is never planned: building a plan
+    /// that holds it returns the error).
+    pub(crate) fn failed(error: Error) -> NodeDef {
+        let node = NodeDef::new(vec![], NodeKind::Union);
+        NodeDef { failure: Some(error), ..node }
     }
 }
 
@@ -56,11 +67,18 @@ impl<T: 'static> Dataset<T> {
     }
 
     /// A narrow child of this dataset.
-    pub(crate) fn narrow<U>(&self, op: Call) -> Dataset<U> {
-        Dataset {
-            node: Rc::new(NodeDef::new(vec![self.node.clone()], NodeKind::Narrow { op })),
-            _records: PhantomData,
-        }
+    pub(crate) fn narrow<U: 'static>(&self, op: Call) -> Dataset<U> {
+        self.narrow_keeping(op, false)
+    }
+
+    /// A narrow child of this dataset; `keeps_partitioning` if `op` keeps every record's key.
+    pub(crate) fn narrow_keeping<U: 'static>(
+        &self,
+        op: Call,
+        keeps_partitioning: bool,
+    ) -> Dataset<U> {
+        let kind = NodeKind::Narrow { op, keeps_partitioning };
+        Dataset::from_node(NodeDef::new(vec![self.node.clone()], kind))
     }
 
     /// Apply `f` to every record.
@@ -69,6 +87,25 @@ impl<T: 'static> Dataset<T> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::map::<T, U, F>);
         self.narrow(exec::call(label("map", Location::caller()), func, Vec::new()))
+    }
+
+    /// `map` under the label `name`, for operators the SDK builds of its own closures.
+    pub(crate) fn map_as<U: 'static, F: Fn(T) -> U + 'static>(
+        &self,
+        f: F,
+        name: String,
+    ) -> Dataset<U> {
+        self.narrow(exec::call(name, ops::map_ref(f), Vec::new()))
+    }
+
+    /// `flat_map` under the label `name` (see [`map_as`](Self::map_as)).
+    pub(crate) fn flat_map_as<U, I, F>(&self, f: F, name: String) -> Dataset<U>
+    where
+        U: 'static,
+        I: IntoIterator<Item = U> + 'static,
+        F: Fn(T) -> I + 'static,
+    {
+        self.narrow(exec::call(name, ops::flat_map_ref(f), Vec::new()))
     }
 
     /// Apply `f` to every record, passing it `value` (serialised and shipped with the task).
@@ -115,7 +152,7 @@ impl<T: 'static> Dataset<T> {
     pub fn filter<F: Fn(&T) -> bool + 'static>(&self, _f: F) -> Dataset<T> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::filter::<T, F>);
-        self.narrow(exec::call(label("filter", Location::caller()), func, Vec::new()))
+        self.narrow_keeping(exec::call(label("filter", Location::caller()), func, Vec::new()), true)
     }
 
     /// Keep the records for which `f(&value, &record)` returns true.
@@ -128,7 +165,7 @@ impl<T: 'static> Dataset<T> {
         assert_shippable!(F);
         let func = fn_ref_op(ops::filter_with::<V, T, F>);
         let call = exec::call(label("filter_with", Location::caller()), func, encode_value(&value));
-        self.narrow(call)
+        self.narrow_keeping(call, true)
     }
 
     /// Transform a whole partition at once: `f` receives an iterator over the partition's records
@@ -165,8 +202,9 @@ pub(crate) fn encode_value<V: Record>(value: &V) -> Vec<u8> {
 }
 
 /// Flatten the plan ending at `target` into topological order; returns the plan and the target's
-/// index. Shared sub-plans (a dataset used twice) appear once.
-pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeIndex) {
+/// index, or the failure of a dataset it depends on. Shared sub-plans (a dataset used twice)
+/// appear once.
+pub(crate) fn build_plan(target: &Rc<NodeDef>) -> Result<(Plan, NodeIndex)> {
     let mut index: HashMap<*const NodeDef, NodeIndex> = HashMap::new();
     let mut plan = Plan::default();
     // Iterative post-order: (node, parents_done).
@@ -184,12 +222,15 @@ pub(crate) fn build_plan(target: &Rc<NodeDef>) -> (Plan, NodeIndex) {
             }
             continue;
         }
+        if let Some(error) = &node.failure {
+            return Err(error.clone());
+        }
         let parents = node.parents.iter().map(|p| index[&Rc::as_ptr(p)]).collect();
         index.insert(key, plan.nodes.len() as NodeIndex);
         plan.nodes.push(PlanNode { dataset: node.id, parents, kind: node.kind.clone() });
     }
     let id = index[&Rc::as_ptr(target)];
-    (plan, id)
+    Ok((plan, id))
 }
 
 #[cfg(test)]
@@ -203,14 +244,14 @@ mod tests {
         let base = ctx.parallelize(vec![1u32, 2, 3], 2).map(|x: u32| x + 1);
         let left = base.map(|x: u32| (x, 1u32));
         let both = left.reduce_by_key(|a, b| a + b).map(|(k, v): (u32, u32)| k + v);
-        let (plan, target) = build_plan(&both.node);
+        let (plan, target) = build_plan(&both.node).unwrap();
         // source, map, map, shuffle, map: five nodes, parents first.
         assert_eq!(plan.nodes.len(), 5);
         assert_eq!(target, 4);
         for (i, node) in plan.nodes.iter().enumerate() {
             match &node.kind {
                 NodeKind::Source { .. } => assert_eq!((i, node.parents.len()), (0, 0)),
-                NodeKind::Narrow { .. } | NodeKind::Shuffle { .. } => {
+                _ => {
                     assert_eq!(node.parents.len(), 1);
                     assert!((node.parents[0] as usize) < i)
                 }
@@ -218,7 +259,7 @@ mod tests {
         }
         // Building the plan of a shared parent for another action gives its nodes the same
         // dataset ids.
-        let (plan2, _) = build_plan(&base.node);
+        let (plan2, _) = build_plan(&base.node).unwrap();
         assert_eq!(plan2.nodes.len(), 2);
         assert_eq!(
             plan2.nodes.iter().map(|n| n.dataset).collect::<Vec<_>>(),
@@ -232,7 +273,7 @@ mod tests {
     fn parallelize_spreads_records_over_the_asked_partitions() {
         let ctx = Context::new();
         let ds = ctx.parallelize((0..10u32).collect(), 3);
-        let (plan, _) = build_plan(&ds.node);
+        let (plan, _) = build_plan(&ds.node).unwrap();
         let NodeKind::Source { source: crate::plan::Source::Inline { partitions }, .. } =
             &plan.nodes[0].kind
         else {

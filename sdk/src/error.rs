@@ -18,6 +18,9 @@ pub enum Error {
     Codec(String),
     /// Bad input data (a malformed CSV row, invalid UTF-8 in a text file…).
     Input(String),
+    /// The operation cannot give an answer for these arguments or this data (a histogram of an
+    /// empty dataset, a sum that overflows, a sampling fraction out of range).
+    Unsupported(String),
     /// The program was started natively rather than inside a Weft sandbox.
     NotInSandbox,
 }
@@ -28,6 +31,7 @@ impl fmt::Display for Error {
             Error::Job(m) => write!(f, "job failed: {m}"),
             Error::Codec(m) => write!(f, "record encoding failed: {m}"),
             Error::Input(m) => write!(f, "bad input: {m}"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
             Error::NotInSandbox => f.write_str(
                 "this is a Weft job: build it with `cargo build --release --target wasm32-wasip1` \
                  and run the .wasm with `weft run`",

@@ -48,8 +48,13 @@ mod dataset;
 mod error;
 mod exec;
 mod host;
+mod joins;
+mod numbers;
 mod pairs;
+mod partitions;
 mod record;
+mod sets;
+mod sorting;
 #[cfg(any(
     test,
     all(feature = "task-allocator", target_arch = "wasm32", not(target_feature = "atomics"))
@@ -65,11 +70,12 @@ pub use abi::CsvOptions;
 pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
+pub use numbers::{Number, Stats};
 pub use record::{Key, Record};
 
 /// Everything a job usually needs: `use weft::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, CsvOptions, Dataset, Key, Record};
+    pub use crate::{Context, CsvOptions, Dataset, Key, Number, Record, Stats};
 }
 
 /// Re-exported so jobs can derive `Serialize`/`Deserialize` without naming serde themselves.

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod fake_node;
+pub mod rdd_data;
 pub mod wordcount;
 
 use std::path::{Path, PathBuf};

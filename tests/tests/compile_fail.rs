@@ -1,7 +1,6 @@
 //! A closure that captures its environment must not compile, and the error must point to
 //! `map_with`. Builds a tiny job crate with cargo and checks the compiler's verdict.
 
-use std::path::Path;
 use std::process::Command;
 
 fn build_fixture(source: &str) -> (bool, String) {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use weft_abi::task::{MapOutput, MapOutputId, ShuffleKey, TaskFailure, TaskSpec};
 
 /// Version of this protocol; peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame read from a connection that has not authenticated: enough for a hello, a
 /// token and a certificate signing request, nothing a stranger could use to make us allocate.

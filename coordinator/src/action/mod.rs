@@ -21,7 +21,7 @@ pub use run::{ActionObserver, NO_NODES_TIMEOUT, run_action};
 
 use crate::executor::{ExecutorEvent, TaskOutcome, TaskSuccess};
 use crate::scheduler::{ActionState, Scheduler};
-use crate::stages::{JobGraph, StageInput, StageOutput};
+use crate::stages::{JobGraph, StageOutput, TaskPart};
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use weft_abi::plan::{ActionOutput, InlineBatch};
@@ -139,17 +139,15 @@ impl ActionRun {
         let attempt = self.scheduler.next_task()?;
         let stage = &self.graph.stages[attempt.stage];
         let p = attempt.partition;
-        let mut inputs = Vec::with_capacity(stage.inputs.len());
-        for input in &stage.inputs {
-            inputs.push(match input {
-                StageInput::Inline(batches) => {
-                    batches.get(p as usize).cloned().map_or(TaskInput::Empty, TaskInput::Inline)
-                }
-                StageInput::Files(splits) => {
-                    splits.get(p as usize).cloned().map_or(TaskInput::Empty, TaskInput::Split)
-                }
-                StageInput::Shuffle { from } => {
-                    let maps = &self.map_outputs[*from];
+        let (guest, parts) = stage.task(p);
+        let mut inputs = Vec::with_capacity(parts.len());
+        for part in parts {
+            inputs.push(match part {
+                TaskPart::Empty => TaskInput::Empty,
+                TaskPart::Inline(batch) => TaskInput::Inline(batch),
+                TaskPart::Split(split) => TaskInput::Split(split),
+                TaskPart::Bucket { from, bucket } => {
+                    let maps = &self.map_outputs[from];
                     let missing: Vec<u32> =
                         (0..maps.len() as u32).filter(|&m| maps[m as usize].is_none()).collect();
                     if !missing.is_empty() {
@@ -159,7 +157,6 @@ impl ActionRun {
                             ?missing,
                             "map outputs missing; recomputing them"
                         );
-                        let from = *from;
                         self.scheduler.put_back(attempt);
                         self.scheduler.outputs_lost(from, &missing);
                         return None;
@@ -171,11 +168,11 @@ impl ActionRun {
                             map: m.id.clone(),
                             node_id: m.node_id.clone(),
                             shuffle_addr: m.shuffle_addr.clone(),
-                            bytes: m.bucket_bytes[p as usize],
+                            bytes: m.bucket_bytes.get(bucket as usize).copied().unwrap_or(0),
                         })
                         .collect();
                     TaskInput::Shuffle(ShuffleRead {
-                        bucket: p,
+                        bucket,
                         key: self.settings.key.clone(),
                         pieces,
                     })
@@ -211,7 +208,7 @@ impl ActionRun {
                 result_bytes: s.limits.result_bytes.saturating_sub(self.result_bytes),
                 ..s.limits
             },
-            guest: stage.guest.clone(),
+            guest,
             inputs,
             output,
         })

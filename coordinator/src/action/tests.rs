@@ -4,43 +4,35 @@
 
 use super::*;
 use crate::executor::{Executor, ExecutorError, SlotGrant};
-use crate::stages::{Stage, StageId};
+use crate::stages::{Pipe, SourceInput, Stage, StageId};
 use std::collections::VecDeque;
 use std::time::Duration;
-use weft_abi::guest::GuestTask;
 use weft_abi::plan::{Call, DatasetId, FnRef};
 
 fn call(label: &str) -> Call {
     Call { label: label.into(), func: FnRef(1), arg: vec![] }
 }
 
-fn stage(
-    partitions: u32,
-    inputs: Vec<StageInput>,
-    output: StageOutput,
-    parents: Vec<StageId>,
-) -> Stage {
-    let buckets = match output {
-        StageOutput::Shuffle { buckets } => buckets,
-        _ => 0,
-    };
-    Stage {
-        guest: GuestTask { source: call("source"), ops: vec![], sink: call("sink"), buckets },
-        inputs,
-        output,
-        partitions,
-        parents,
-        dataset: DatasetId(1),
-    }
+fn stage(partitions: u32, pipe: Pipe, output: StageOutput, parents: Vec<StageId>) -> Stage {
+    Stage { pipe, sink: call("sink"), output, partitions, parents, dataset: DatasetId(1) }
+}
+
+fn inline(batches: Vec<InlineBatch>) -> Pipe {
+    Pipe::Source { decode: call("source"), input: SourceInput::Inline(batches) }
 }
 
 /// `maps` map tasks over inline input writing `buckets` buckets, then a driver stage reading them.
 fn map_reduce(maps: u32, buckets: u32) -> JobGraph {
-    let inline = (0..maps).map(|m| InlineBatch(vec![m as u8])).collect();
+    let batches = (0..maps).map(|m| InlineBatch(vec![m as u8])).collect();
     JobGraph {
         stages: vec![
-            stage(maps, vec![StageInput::Inline(inline)], StageOutput::Shuffle { buckets }, vec![]),
-            stage(buckets, vec![StageInput::Shuffle { from: 0 }], StageOutput::Driver, vec![0]),
+            stage(maps, inline(batches), StageOutput::Shuffle { buckets }, vec![]),
+            stage(
+                buckets,
+                Pipe::Shuffled { read: call("read"), from: 0, buckets },
+                StageOutput::Driver,
+                vec![0],
+            ),
         ],
     }
 }
@@ -238,9 +230,7 @@ fn results_over_the_limit_fail_the_action_at_once() {
     let mut s = settings(1);
     // Each result below costs 6 bytes and the batch's overhead.
     s.limits.result_bytes = 2 * (6 + BATCH_OVERHEAD) + 1;
-    let graph = JobGraph {
-        stages: vec![stage(3, vec![StageInput::Inline(vec![])], StageOutput::Driver, vec![])],
-    };
+    let graph = JobGraph { stages: vec![stage(3, inline(vec![]), StageOutput::Driver, vec![])] };
     let mut run = ActionRun::new(s, graph);
     let big = |task: &TaskSpec| {
         ExecutorEvent::Finished(TaskOutcome {

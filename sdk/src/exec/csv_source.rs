@@ -17,9 +17,10 @@ use crate::{Error, Record, Result};
 use std::io::Cursor;
 
 /// Rows of type `T`; the argument is the encoded [`CsvOptions`].
-pub(crate) fn csv_rows<T: Record>(arg: &[u8], _op: u32) -> Result<Erased> {
+pub(crate) fn csv_rows<T: Record>(inputs: &[u32], arg: &[u8], _op: u32) -> Result<Erased> {
+    let input = super::sources::single_input(inputs)?;
     let options: CsvOptions = decode_arg(arg, "csv source")?;
-    let rows = CsvRows::<T>::new(options, Box::new(|| crate::host::input_next(0)));
+    let rows = CsvRows::<T>::new(options, Box::new(move || crate::host::input_next(input)));
     let iter: Iter<T> = Box::new(rows.with_skip_report(crate::host::bad_rows));
     Ok(Erased::new(iter))
 }

@@ -1,11 +1,12 @@
-//! Task execution inside the guest: turns a [`GuestTask`] into a pull-based iterator pipeline and
-//! drives it to the sink.
+//! Task execution inside the guest: turns a [`GuestTask`](crate::abi::GuestTask) into a
+//! pull-based iterator pipeline and drives it to the sink.
 //!
-//! Design choice: one stage's narrow operators are fused into a single chain of boxed iterators,
-//! built once per task from the task's [`Call`]s. Between operators the record type is erased
-//! ([`Erased`]), so the host can assemble any pipeline from function-table indices; per record the
-//! cost is one virtual `next()` call per operator and no serialisation. Records are (de)serialised
-//! only where they cross the boundary: input batches, emitted batches.
+//! Design choice: one stage's narrow operators are fused into boxed iterators, built once per
+//! task from the task's steps (sources, operators, and merges of several streams). Between steps
+//! the record type is erased ([`Erased`]), so the host can assemble any pipeline from
+//! function-table indices; per record the cost is one virtual `next()` call per step and no
+//! serialisation. Records are (de)serialised only where they cross the boundary: input batches,
+//! emitted batches.
 //!
 //! Errors that happen inside an iterator (a bad CSV row, an undecodable batch) cannot be returned
 //! through `Iterator::next`; they are parked in a per-instance slot ([`set_error`]) and the
@@ -17,7 +18,9 @@ mod csv_columns;
 mod csv_row_de;
 mod csv_source;
 mod line_cut;
+pub(crate) mod merges;
 pub(crate) mod ops;
+pub(crate) mod sampling;
 pub(crate) mod shuffle;
 pub(crate) mod sinks;
 pub(crate) mod sources;
@@ -51,10 +54,12 @@ impl Erased {
     }
 }
 
-/// Creates the task's first iterator, reading input batches from the host.
-pub(crate) type SourceFn = fn(arg: &[u8], op: u32) -> Result<Erased>;
+/// Creates an iterator over records decoded from the task's inputs (by input index).
+pub(crate) type SourceFn = fn(inputs: &[u32], arg: &[u8], op: u32) -> Result<Erased>;
 /// Wraps an iterator with a narrow operator.
 pub(crate) type OpFn = fn(input: Erased, arg: &[u8], op: u32) -> Result<Erased>;
+/// Combines several iterators into one.
+pub(crate) type MergeFn = fn(inputs: Vec<Erased>, arg: &[u8], op: u32) -> Result<Erased>;
 /// Drains the pipeline and emits the task's output.
 pub(crate) type SinkFn = fn(input: Erased, arg: &[u8], op: u32, buckets: u32) -> Result<()>;
 
@@ -67,6 +72,17 @@ pub(crate) fn fn_ref_op(f: OpFn) -> FnRef {
 }
 pub(crate) fn fn_ref_sink(f: SinkFn) -> FnRef {
     FnRef(f as usize as u32)
+}
+pub(crate) fn fn_ref_merge(f: MergeFn) -> FnRef {
+    FnRef(f as usize as u32)
+}
+
+/// The running task's partition within its stage.
+static TASK_PARTITION: AtomicU32 = AtomicU32::new(0);
+
+/// The running task's partition (seeds of `sample`, offsets of `zip_with_index`…).
+pub(crate) fn task_partition() -> u32 {
+    TASK_PARTITION.load(Ordering::Relaxed)
 }
 
 /// Index of the operator whose user code is running; read by the host after a trap.
@@ -106,20 +122,46 @@ pub(crate) fn decode_arg<T: serde::de::DeserializeOwned>(arg: &[u8], what: &str)
 #[cfg(target_arch = "wasm32")]
 /// Run one task: build the pipeline, drain it into the sink.
 pub(crate) fn run_task(task: &crate::abi::GuestTask) -> Result<()> {
+    use crate::abi::GuestStep;
     crate::host::task_started(CURRENT_OP.as_ptr());
+    TASK_PARTITION.store(task.partition, Ordering::Relaxed);
     set_op(0);
-    // SAFETY (all three): the indices come from the plan built by this same module, where they
-    // were taken from functions of exactly these types. A wrong index cannot break the sandbox:
-    // wasm's `call_indirect` checks the signature and traps on a mismatch.
-    let source: SourceFn = unsafe { to_fn(task.source.func) };
-    let mut records = source(&task.source.arg, 0)?;
-    for (i, op) in task.ops.iter().enumerate() {
-        let op_fn: OpFn = unsafe { to_fn(op.func) };
-        records = op_fn(records, &op.arg, i as u32 + 1)?;
+    let mut streams: Vec<Option<Erased>> = Vec::with_capacity(task.steps.len());
+    // A step's records go to exactly one later step.
+    let take = |streams: &mut Vec<Option<Erased>>, from: u32| {
+        streams
+            .get_mut(from as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| Error::Codec(format!("the task's step {from} is missing or read twice")))
+    };
+    // SAFETY (all four kinds): the indices come from the plan built by this same module, where
+    // they were taken from functions of exactly these types. A wrong index cannot break the
+    // sandbox: wasm's `call_indirect` checks the signature and traps on a mismatch.
+    for (i, step) in task.steps.iter().enumerate() {
+        let op = i as u32;
+        let records = match step {
+            GuestStep::Source { call, inputs } => {
+                let source: SourceFn = unsafe { to_fn(call.func) };
+                source(inputs, &call.arg, op)?
+            }
+            GuestStep::Op { call, from } => {
+                let input = take(&mut streams, *from)?;
+                let op_fn: OpFn = unsafe { to_fn(call.func) };
+                op_fn(input, &call.arg, op)?
+            }
+            GuestStep::Merge { call, from } => {
+                let inputs = from.iter().map(|&f| take(&mut streams, f)).collect::<Result<_>>()?;
+                let merge: MergeFn = unsafe { to_fn(call.func) };
+                merge(inputs, &call.arg, op)?
+            }
+        };
+        streams.push(Some(records));
     }
+    let last =
+        streams.len().checked_sub(1).ok_or_else(|| Error::Codec("a task without steps".into()));
+    let records = take(&mut streams, last? as u32)?;
     let sink: SinkFn = unsafe { to_fn(task.sink.func) };
-    let sink_index = task.ops.len() as u32 + 1;
-    sink(records, &task.sink.arg, sink_index, task.buckets)?;
+    sink(records, &task.sink.arg, task.steps.len() as u32, task.buckets)?;
     check_error()
 }
 

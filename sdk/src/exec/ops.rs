@@ -153,3 +153,78 @@ pub(crate) fn map_values<K: 'static, V: 'static, W: 'static, F: Fn(V) -> W + 'st
     }));
     Ok(Erased::new(it))
 }
+
+/// `flat_map_values`: `(K, w)` for every `w` of `F(V)`.
+pub(crate) fn flat_map_values<K, V, W, I, F>(input: Erased, _arg: &[u8], op: u32) -> Result<Erased>
+where
+    K: Clone + 'static,
+    V: 'static,
+    W: 'static,
+    I: IntoIterator<Item = W> + 'static,
+    F: Fn(V) -> I + 'static,
+{
+    // SAFETY: checked zero-sized by `Dataset::flat_map_values`.
+    let f: F = unsafe { conjure() };
+    let it: Iter<(K, W)> = Box::new(input.into_iter::<(K, V)>()?.flat_map(move |(k, v)| {
+        set_op(op);
+        f(v).into_iter().map(move |w| (k.clone(), w))
+    }));
+    Ok(Erased::new(it))
+}
+
+/// `zip_with_index`: each record with its index, counting from this partition's offset (the
+/// argument holds every partition's, from a first pass that counted them).
+pub(crate) fn zip_with_index<T: 'static>(input: Erased, arg: &[u8], _op: u32) -> Result<Erased> {
+    let offsets: Vec<u64> = decode_arg(arg, "zip_with_index")?;
+    let p = super::task_partition() as usize;
+    let start = *offsets.get(p).ok_or_else(|| {
+        crate::Error::Codec(format!(
+            "zip_with_index counted {} partitions, but this is partition {p}: the input's \
+             partitioning changed between the two passes",
+            offsets.len()
+        ))
+    })?;
+    let it: Iter<(T, u64)> = Box::new(input.into_iter::<T>()?.zip(start..));
+    Ok(Erased::new(it))
+}
+
+/// The [`map`] trampoline of closure `f`: for operators the SDK builds from a closure of its own
+/// (`keys`, `values`, `glom`…), which capture nothing.
+pub(crate) fn map_ref<T: 'static, U: 'static, F: Fn(T) -> U + 'static>(
+    _f: F,
+) -> crate::plan::FnRef {
+    crate::record::assert_shippable!(F);
+    super::fn_ref_op(map::<T, U, F>)
+}
+
+/// The [`map_partitions`] trampoline of closure `f` (see [`map_ref`]).
+pub(crate) fn map_partitions_ref<T, U, I, F>(_f: F) -> crate::plan::FnRef
+where
+    T: 'static,
+    U: 'static,
+    I: IntoIterator<Item = U> + 'static,
+    F: Fn(Box<dyn Iterator<Item = T>>) -> I + 'static,
+{
+    crate::record::assert_shippable!(F);
+    super::fn_ref_op(map_partitions::<T, U, I, F>)
+}
+
+/// The [`flat_map`] trampoline of closure `f` (see [`map_ref`]).
+pub(crate) fn flat_map_ref<T, U, I, F>(_f: F) -> crate::plan::FnRef
+where
+    T: 'static,
+    U: 'static,
+    I: IntoIterator<Item = U> + 'static,
+    F: Fn(T) -> I + 'static,
+{
+    crate::record::assert_shippable!(F);
+    super::fn_ref_op(flat_map::<T, U, I, F>)
+}
+
+/// The [`filter_with`] trampoline of closure `f` (see [`map_ref`]).
+pub(crate) fn filter_with_ref<V: Record, T: 'static, F: Fn(&V, &T) -> bool + 'static>(
+    _f: F,
+) -> crate::plan::FnRef {
+    crate::record::assert_shippable!(F);
+    super::fn_ref_op(filter_with::<V, T, F>)
+}

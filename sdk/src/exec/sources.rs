@@ -1,13 +1,36 @@
 //! Sources: iterators over the task's input batches, pulled from the host on demand.
 
 use super::byte_scan::{count_byte, find_byte, is_ascii};
-use super::{Erased, Iter, set_error};
+use super::{Erased, Iter, decode_arg, set_error};
 use crate::abi::TextChunk;
 use crate::{Error, Record, Result};
 
-/// Records of type `T` from MessagePack batches (inline partitions).
-pub(crate) fn records<T: Record>(_arg: &[u8], _op: u32) -> Result<Erased> {
-    Ok(Erased::new::<T>(Box::new(batches::<T>(0))))
+/// Records of type `T` from MessagePack batches (inline partitions, shuffle buckets): every
+/// batch of every listed input, in order.
+pub(crate) fn records<T: Record>(inputs: &[u32], _arg: &[u8], _op: u32) -> Result<Erased> {
+    let inputs = inputs.to_vec();
+    let it: Iter<T> = Box::new(inputs.into_iter().flat_map(batches::<T>));
+    Ok(Erased::new(it))
+}
+
+/// The one input of a source that reads a single input.
+pub(crate) fn single_input(inputs: &[u32]) -> Result<u32> {
+    match inputs {
+        [input] => Ok(*input),
+        _ => Err(Error::Codec(format!("a source of one input was given {}", inputs.len()))),
+    }
+}
+
+/// `range(start, end, partitions)`: this task's share of the numbers, generated here.
+pub(crate) fn range(_inputs: &[u32], arg: &[u8], _op: u32) -> Result<Erased> {
+    let (start, end, partitions): (u64, u64, u32) = decode_arg(arg, "range")?;
+    let p = u64::from(super::task_partition());
+    let n = u64::from(partitions.max(1));
+    let len = end.saturating_sub(start);
+    // Partition p gets [start + len·p/n, start + len·(p+1)/n): sizes differ by at most one.
+    let at = |i: u64| start + ((u128::from(len) * u128::from(i)) / u128::from(n)) as u64;
+    let it: Iter<u64> = Box::new(at(p)..at(p + 1));
+    Ok(Erased::new(it))
 }
 
 /// Every record of every remaining batch of the task's input number `input`, each batch a
@@ -28,13 +51,15 @@ pub(crate) fn batches<T: Record>(input: u32) -> impl Iterator<Item = T> {
 }
 
 /// Lines of text (without line endings) from line-aligned [`TextChunk`]s.
-pub(crate) fn text_lines(_arg: &[u8], _op: u32) -> Result<Erased> {
+pub(crate) fn text_lines(inputs: &[u32], _arg: &[u8], _op: u32) -> Result<Erased> {
+    let input = single_input(inputs)?;
     let iter: Iter<String> =
-        Box::new(TextLines { chunk: Vec::new(), pos: 0, ascii: false, done: false });
+        Box::new(TextLines { input, chunk: Vec::new(), pos: 0, ascii: false, done: false });
     Ok(Erased::new(iter))
 }
 
 struct TextLines {
+    input: u32,
     chunk: Vec<u8>,
     pos: usize,
     /// The chunk's text is all ASCII, so each line is valid UTF-8 without a check of its own.
@@ -87,7 +112,7 @@ impl Iterator for TextLines {
                     }
                 }
             }
-            match crate::host::input_next(0) {
+            match crate::host::input_next(self.input) {
                 None => {
                     self.done = true;
                     return None;
