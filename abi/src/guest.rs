@@ -51,6 +51,14 @@ pub const IMPORT_RUN_ACTION: &str = "run_action";
 /// Import `reply_read(ptr: i32)` (driver only): copy the reply announced by `run_action` to `ptr`.
 pub const IMPORT_REPLY_READ: &str = "reply_read";
 
+/// Import `accumulate(ptr: i32, len: i32)`: the task's accumulator updates, a MessagePack
+/// `Vec<`[`AccumulatorUpdate`]`>`, sent once, after the task's work and before it returns
+/// success.
+pub const IMPORT_ACCUMULATE: &str = "accumulate";
+
+/// Most accumulator updates one task may report.
+pub const MAX_ACCUMULATOR_UPDATES: usize = 4096;
+
 /// `weft_run_task` result: the task completed.
 pub const STATUS_OK: i32 = 0;
 /// `weft_run_task` result: the task failed; the reason was sent with `fail`.
@@ -122,6 +130,49 @@ impl GuestTask {
             Some(step) => Some(&step.call().label),
             None if i == self.steps.len() => Some(&self.sink.label),
             None => None,
+        }
+    }
+}
+
+/// One accumulator's total change.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub struct AccumulatorUpdate {
+    /// The accumulator, numbered by the driver.
+    pub id: u64,
+    /// How much is added.
+    pub value: AccumulatorValue,
+}
+
+/// An accumulator's value.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+pub enum AccumulatorValue {
+    /// An unsigned count (wraps on overflow).
+    U64(u64),
+    /// A signed sum (wraps on overflow).
+    I64(i64),
+    /// A floating-point sum.
+    F64(f64),
+}
+
+impl AccumulatorValue {
+    /// Add `other`, which must be of the same kind (one accumulator has one type; updates of
+    /// another kind are ignored).
+    pub fn add(&mut self, other: &AccumulatorValue) {
+        match (self, other) {
+            (AccumulatorValue::U64(a), AccumulatorValue::U64(b)) => *a = a.wrapping_add(*b),
+            (AccumulatorValue::I64(a), AccumulatorValue::I64(b)) => *a = a.wrapping_add(*b),
+            (AccumulatorValue::F64(a), AccumulatorValue::F64(b)) => *a += b,
+            _ => {}
+        }
+    }
+}
+
+/// Add `more` into `into`, by accumulator.
+pub fn merge_updates(into: &mut Vec<AccumulatorUpdate>, more: &[AccumulatorUpdate]) {
+    for u in more {
+        match into.iter_mut().find(|t| t.id == u.id) {
+            Some(total) => total.value.add(&u.value),
+            None => into.push(*u),
         }
     }
 }

@@ -198,6 +198,9 @@ pub struct ActionRequest {
 pub struct ActionOutput {
     /// Emitted batches, partition by partition.
     pub batches: Vec<InlineBatch>,
+    /// What the action added to each accumulator, every partition of every stage counted once.
+    #[serde(default)]
+    pub accumulators: Vec<crate::guest::AccumulatorUpdate>,
 }
 
 /// The host's answer to an action: its output or the reason it failed.

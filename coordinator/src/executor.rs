@@ -28,6 +28,8 @@ pub struct TaskSuccess {
     pub map_output: Option<MapOutput>,
     /// Rows a lenient CSV source skipped, with the first error.
     pub bad_rows: Option<(u64, String)>,
+    /// What it added to accumulators.
+    pub accumulators: Vec<weft_abi::guest::AccumulatorUpdate>,
     /// Captured stdout.
     pub stdout: Vec<u8>,
     /// Captured stderr.

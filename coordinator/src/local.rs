@@ -120,6 +120,7 @@ fn success(outcome: SpecOutcome) -> TaskSuccess {
         batches: report.output.into_batches(),
         map_output: outcome.map_output,
         bad_rows: report.bad_rows,
+        accumulators: report.accumulators,
         stdout: report.stdout,
         stderr: report.stderr,
     }

@@ -64,6 +64,7 @@ pub(crate) async fn run_and_answer(
             let header = Response::TaskDone {
                 map_output: done.map_output,
                 bad_rows: report.bad_rows,
+                accumulators: report.accumulators,
                 stdout: report.stdout.into(),
                 stderr: report.stderr.into(),
                 batches: batches.len() as u32,

@@ -50,6 +50,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<SandboxState>> 
         },
     )?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_BAD_ROWS, bad_rows)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_ACCUMULATE, accumulate)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_RUN_ACTION, run_action)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_REPLY_READ, reply_read)?;
     Ok(linker)
@@ -169,6 +170,26 @@ fn bad_rows(
     let io = task_io(caller.data_mut(), IMPORT_BAD_ROWS)?;
     let entry = io.bad_rows.get_or_insert((0, message));
     entry.0 += count.max(0) as u64;
+    Ok(())
+}
+
+fn accumulate(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    // An update is about 20 bytes encoded: this bounds the bytes before they are decoded.
+    if len as usize > MAX_ACCUMULATOR_UPDATES * 32 {
+        wasmtime::bail!("accumulator updates of {len} bytes are more than a task may report");
+    }
+    let mem = memory(&mut caller)?;
+    let bytes = guest_bytes(mem.data(&caller), ptr, len)?;
+    let updates: Vec<AccumulatorUpdate> = rmp_serde::from_slice(bytes)
+        .map_err(|e| wasmtime::format_err!("malformed accumulator updates: {e}"))?;
+    if updates.len() > MAX_ACCUMULATOR_UPDATES {
+        wasmtime::bail!(
+            "{} accumulator updates are more than the {MAX_ACCUMULATOR_UPDATES} a task may report",
+            updates.len()
+        );
+    }
+    let io = task_io(caller.data_mut(), IMPORT_ACCUMULATE)?;
+    weft_abi::guest::merge_updates(&mut io.accumulators, &updates);
     Ok(())
 }
 

@@ -74,6 +74,8 @@ pub(crate) struct TaskIo {
     pub(crate) timeout: Duration,
     pub(crate) output: OutputSink,
     pub(crate) bad_rows: Option<(u64, String)>,
+    /// Accumulator updates the task reported.
+    pub(crate) accumulators: Vec<weft_abi::guest::AccumulatorUpdate>,
     /// Operator labels by index (source, ops, sink), to name the one that failed.
     pub(crate) labels: Vec<String>,
 }

@@ -19,6 +19,8 @@ pub struct TaskReport {
     pub output: TaskOutput,
     /// Rows a lenient CSV source skipped, with the first one's error.
     pub bad_rows: Option<(u64, String)>,
+    /// What the task added to accumulators.
+    pub accumulators: Vec<weft_abi::guest::AccumulatorUpdate>,
     /// Captured stdout (capped) of the task.
     pub stdout: Vec<u8>,
     /// Captured stderr (capped) of the task.
@@ -50,8 +52,15 @@ impl JobModule {
         let stdout = CapturedOutput::buffer(self.policy.output_cap);
         let stderr = CapturedOutput::buffer(self.policy.output_cap);
         let limit = self.policy.task_timeout;
-        let io =
-            TaskIo { inputs, pending: None, timeout: limit, output: sink, bad_rows: None, labels };
+        let io = TaskIo {
+            inputs,
+            pending: None,
+            timeout: limit,
+            output: sink,
+            bad_rows: None,
+            accumulators: Vec::new(),
+            labels,
+        };
         let mut store = new_store(
             &self.engine,
             &self.policy,
@@ -69,6 +78,7 @@ impl JobModule {
         Ok(TaskReport {
             output: io.output.finish()?,
             bad_rows: io.bad_rows,
+            accumulators: io.accumulators,
             stdout: stdout.contents().0,
             stderr: stderr.contents().0,
         })

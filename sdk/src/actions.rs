@@ -20,7 +20,10 @@ impl<T: 'static> Dataset<T> {
         let bytes = rmp_serde::to_vec(&request)?;
         let reply = crate::host::run_action(&bytes)?;
         match rmp_serde::from_slice::<ActionReply>(&reply)? {
-            ActionReply::Done(output) => Ok(output),
+            ActionReply::Done(output) => {
+                crate::accumulators::apply(&output.accumulators)?;
+                Ok(output)
+            }
             ActionReply::Failed(message) => Err(Error::Job(message)),
         }
     }

@@ -4,7 +4,7 @@ use crate::abi::CsvOptions;
 use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_source, label, sources};
 use crate::plan::{InlineBatch, NodeKind, Source};
-use crate::{Dataset, Record};
+use crate::{Accumulator, AccumulatorNumber, Dataset, Record};
 use std::panic::Location;
 
 /// The job's handle on the engine. Create one at the start of `main`.
@@ -69,6 +69,12 @@ impl Context {
             vec![],
             NodeKind::Source { source: Source::Generated { partitions }, decode },
         ))
+    }
+
+    /// A new accumulator of `u64`, `i64` or `f64`, starting at 0; `name` is for people
+    /// reading the job's log. See [`Accumulator`].
+    pub fn accumulator<T: AccumulatorNumber>(&self, name: &str) -> Accumulator<T> {
+        Accumulator::new(name)
     }
 
     /// The lines of a text file, of every file in a directory, or of every file matching a glob

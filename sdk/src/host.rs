@@ -17,6 +17,7 @@ mod imports {
         pub fn fail(ptr: *const u8, len: usize);
         pub fn panic(ptr: *const u8, len: usize);
         pub fn bad_rows(count: i64, ptr: *const u8, len: usize);
+        pub fn accumulate(ptr: *const u8, len: usize);
         pub fn run_action(ptr: *const u8, len: usize) -> i64;
         pub fn reply_read(ptr: *mut u8);
     }
@@ -71,6 +72,13 @@ pub(crate) fn panic_message(message: &str) {
 pub(crate) fn bad_rows(count: u64, first_error: &str) {
     // SAFETY: pointer and length describe a live str.
     unsafe { imports::bad_rows(count as i64, first_error.as_ptr(), first_error.len()) }
+}
+
+/// Report the task's accumulator updates.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn accumulate(updates: &[u8]) {
+    // SAFETY: pointer and length describe a live slice.
+    unsafe { imports::accumulate(updates.as_ptr(), updates.len()) }
 }
 
 /// Ask the host to run an action; returns the encoded reply.

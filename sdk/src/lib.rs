@@ -42,6 +42,7 @@
 use weft_abi::guest as abi;
 use weft_abi::plan;
 
+mod accumulators;
 mod actions;
 mod context;
 mod dataset;
@@ -67,6 +68,7 @@ mod task_alloc;
 static TASK_ALLOCATOR: task_alloc::TaskAllocator = task_alloc::TaskAllocator::new();
 
 pub use abi::CsvOptions;
+pub use accumulators::{Accumulator, AccumulatorNumber};
 pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
@@ -75,7 +77,7 @@ pub use record::{Key, Record};
 
 /// Everything a job usually needs: `use weft::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Context, CsvOptions, Dataset, Key, Number, Record, Stats};
+    pub use crate::{Accumulator, Context, CsvOptions, Dataset, Key, Number, Record, Stats};
 }
 
 /// Re-exported so jobs can derive `Serialize`/`Deserialize` without naming serde themselves.

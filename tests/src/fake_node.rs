@@ -158,6 +158,7 @@ async fn answer_tasks(
                         let done = Response::TaskDone {
                             map_output: Some(map_output),
                             bad_rows: None,
+                            accumulators: Vec::new(),
                             stdout: Default::default(),
                             stderr: Default::default(),
                             batches: 0,

@@ -164,6 +164,33 @@ fn a_node_killed_during_a_shuffle_job_does_not_stop_it() {
 }
 
 #[test]
+fn accumulators_stay_exact_when_a_node_is_killed_mid_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, mut nodes) = cluster(dir.path(), 3);
+    // As above: kill `n1` in the second wave of map tasks, once it holds map outputs. Its
+    // outputs are computed again (with their accumulator updates), and its running tasks
+    // retried elsewhere; every partition must still count once.
+    let mut submit =
+        c.submit_in_background("slow_accumulate", &["2000"], dir.path().join("submit.log"));
+    let start = std::time::Instant::now();
+    while c.status().node("n1", "tasks").is_none_or(|t| t < 2) {
+        assert!(start.elapsed() < Duration::from_secs(60), "n1 never finished a task");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(submit.running(), "the job ended too early to test anything:\n{}", submit.output());
+    nodes[0].kill();
+    let code = submit.wait_exit(Duration::from_secs(120));
+    let output = submit.output();
+    assert_eq!(code, Some(0), "{output}\n--- coordinator\n{}", c.process.output());
+    let total: u64 = (1..=12_000).sum();
+    for line in ["records 12000".to_string(), format!("sum {total}"), "ticks 6000".into()] {
+        assert!(output.lines().any(|l| l == line), "no line {line:?} in:\n{output}");
+    }
+    let log = c.process.output();
+    assert!(log.contains("recomputing them"), "no lost map output was recomputed:\n{log}");
+}
+
+#[test]
 fn a_cancelled_job_stops_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (c, _nodes) = cluster(dir.path(), 1);

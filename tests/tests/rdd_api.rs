@@ -326,6 +326,10 @@ fn check(case: &str, got: &Value, d: &RddData) -> Result<(), String> {
                 Err("no clear error".into())
             }
         }
+        "accumulators" => {
+            let sum: i64 = d.nums.iter().sum();
+            exact(json!([500, 500, 1000, sum, 250.0, true, 1005]))
+        }
         other => Err(format!("no check for case {other}")),
     }
 }
@@ -447,6 +451,69 @@ fn actions_and_statistics_match_a_native_computation() {
         "stats_empty",
         "sum_overflow",
     ]);
+}
+
+#[test]
+fn accumulators_count_each_partition_of_each_successful_action_once() {
+    run_local(&["accumulators"]);
+}
+
+#[test]
+fn a_sorted_dataset_saves_parts_whose_concatenation_is_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RddData::write(dir.path());
+    weft_run(&guest("rdd_ops"), dir.path(), &["--workers", "3"], &["sort_saved"]).assert_ok();
+    let mut parts: Vec<_> = std::fs::read_dir(dir.path().join("sorted"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), 5, "as many parts as the parent's partitions: {parts:?}");
+    let text: String = parts.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    let keys: Vec<String> =
+        text.lines().map(|l| l.split(' ').next().unwrap().to_string()).collect();
+    assert!(keys.is_sorted(), "the parts' concatenation is not sorted");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    let mut want: Vec<String> = d.a.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+/// SplitMix64, as the guest computes its keys.
+fn splitmix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn five_million_random_keys_sort_into_eight_balanced_partitions_in_global_order() {
+    let dir = tempfile::tempdir().unwrap();
+    RddData::write(dir.path());
+    let run = weft_run(&guest("rdd_ops"), dir.path(), &["--workers", "2"], &["big_sort"]);
+    run.assert_ok();
+    type Part = (u64, Option<u64>, Option<u64>, u64, bool);
+    let parts: Vec<Part> =
+        serde_json::from_value(results(&run.stdout)["big_sort"].clone()).unwrap();
+    assert_eq!(parts.len(), 8);
+    let n = 5_000_000u64;
+    let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u64);
+    for i in 0..n {
+        let k = splitmix(i);
+        (min, max, sum) = (min.min(k), max.max(k), sum.wrapping_add(k));
+    }
+    assert_eq!(parts.iter().map(|p| p.0).sum::<u64>(), n, "every record, once");
+    assert_eq!(parts.iter().fold(0u64, |s, p| s.wrapping_add(p.3)), sum, "the same keys");
+    assert!(parts.iter().all(|p| p.4), "each partition sorted: {parts:?}");
+    for pair in parts.windows(2) {
+        assert!(pair[0].2 < pair[1].1, "partitions out of order: {parts:?}");
+    }
+    assert_eq!((parts[0].1, parts[7].2), (Some(min), Some(max)));
+    let largest = parts.iter().map(|p| p.0).max().unwrap();
+    assert!(largest * 8 <= n * 3 / 2, "a partition of {largest} of {n} records: {parts:?}");
 }
 
 #[test]

@@ -182,8 +182,11 @@ fn deadlines_keep_firing_after_the_engine_a_module_came_from_is_dropped() {
     drop(engine);
     // The driver's one action is answered at once (100 records), then it spins.
     let count = InlineBatch(rmp_serde::to_vec(&100u64).unwrap());
-    let reply =
-        rmp_serde::to_vec(&ActionReply::Done(ActionOutput { batches: vec![count] })).unwrap();
+    let reply = rmp_serde::to_vec(&ActionReply::Done(ActionOutput {
+        batches: vec![count],
+        ..Default::default()
+    }))
+    .unwrap();
     let handler = Box::new(move |_request: &[u8]| reply.clone());
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -304,6 +304,8 @@ pub enum Response {
         map_output: Option<MapOutput>,
         /// Rows skipped by a lenient CSV source, with the first error.
         bad_rows: Option<(u64, String)>,
+        /// What the task added to accumulators.
+        accumulators: Vec<weft_abi::guest::AccumulatorUpdate>,
         /// Captured stdout.
         stdout: serde_bytes::ByteBuf,
         /// Captured stderr.

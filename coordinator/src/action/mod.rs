@@ -24,6 +24,7 @@ use crate::scheduler::{ActionState, Scheduler};
 use crate::stages::{JobGraph, StageOutput, TaskPart};
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
+use weft_abi::guest::{AccumulatorUpdate, merge_updates};
 use weft_abi::plan::{ActionOutput, InlineBatch};
 use weft_abi::task::{
     BucketPiece, FailureKind, LostOutput, MapOutput, MapOutputId, PartTarget, ShuffleKey,
@@ -91,6 +92,9 @@ pub struct ActionRun {
     results: Vec<Option<Vec<Bytes>>>,
     result_bytes: u64,
     bad_rows: Option<(u64, String)>,
+    /// Accumulator updates by stage and partition: the accepted success of each partition's
+    /// latest run, so that retries and recomputations replace rather than add.
+    accumulators: Vec<Vec<Vec<AccumulatorUpdate>>>,
     /// Nodes known to be gone: what they report now is not to be trusted.
     lost_nodes: HashSet<String>,
     /// Copies of map outputs forgotten (output, node), to recognise failures to fetch them.
@@ -113,6 +117,8 @@ impl ActionRun {
             })
             .collect();
         let last = graph.stages.last().map_or(0, |s| s.partitions as usize);
+        let accumulators =
+            graph.stages.iter().map(|s| vec![Vec::new(); s.partitions as usize]).collect();
         let planned = graph.stages.iter().map(|s| (s.describe(), s.partitions)).collect();
         ActionRun {
             settings,
@@ -122,6 +128,7 @@ impl ActionRun {
             results: vec![None; last],
             result_bytes: 0,
             bad_rows: None,
+            accumulators,
             lost_nodes: HashSet::new(),
             forgotten: HashSet::new(),
             events: VecDeque::from([ActionEvent::Planned(planned)]),
@@ -318,6 +325,7 @@ impl ActionRun {
         if let Some((n, first)) = success.bad_rows {
             self.bad_rows.get_or_insert((0, first)).0 += n;
         }
+        self.accumulators[stage][p as usize] = success.accumulators;
         match self.graph.stages[stage].output {
             StageOutput::Shuffle { .. } => self.map_outputs[stage][p as usize] = success.map_output,
             StageOutput::Driver => self.results[p as usize] = Some(success.batches),
@@ -439,6 +447,10 @@ impl ActionRun {
         }
         let batches =
             self.results.into_iter().flatten().flatten().map(|b| InlineBatch(b.to_vec())).collect();
-        Ok(ActionOutput { batches })
+        let mut accumulators = Vec::new();
+        for updates in self.accumulators.iter().flatten() {
+            merge_updates(&mut accumulators, updates);
+        }
+        Ok(ActionOutput { batches, accumulators })
     }
 }

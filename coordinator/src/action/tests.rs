@@ -398,3 +398,40 @@ fn an_executor_that_gives_up_fails_the_action_with_its_reason() {
         .unwrap_err();
     assert_eq!(err, "the job was cancelled");
 }
+
+#[test]
+fn accumulator_updates_count_once_per_partition_through_recomputations_and_duplicates() {
+    use weft_abi::guest::{AccumulatorUpdate, AccumulatorValue};
+    let counted = |task: &TaskSpec, node: &str, n: u64| {
+        let mut success = answer(task, node);
+        success.accumulators = vec![AccumulatorUpdate { id: 7, value: AccumulatorValue::U64(n) }];
+        ExecutorEvent::Finished(TaskOutcome {
+            id: task.id.clone(),
+            node: node.into(),
+            result: Ok(success),
+        })
+    };
+    let mut run = ActionRun::new(settings(1), map_reduce(3, 2));
+    let maps = launch_all(&mut run);
+    run.on_event(counted(&maps[0], "n1", 1));
+    run.on_event(counted(&maps[1], "n2", 1));
+    run.on_event(counted(&maps[2], "n1", 1));
+    // A second report of the same attempt is dropped with its updates.
+    run.on_event(counted(&maps[2], "n1", 1));
+    let reduce = launch_all(&mut run);
+    // n2 is lost: its map output is computed again, and reports its updates again.
+    run.on_event(ExecutorEvent::NodeLost("n2".into()));
+    run.on_event(failed(&reduce[0], TaskFailure::infrastructure("node n2 was lost")));
+    run.on_event(failed(&reduce[1], TaskFailure::infrastructure("node n2 was lost")));
+    let again = launch_all(&mut run);
+    assert_eq!(again.len(), 1);
+    run.on_event(counted(&again[0], "n3", 1));
+    for task in launch_all(&mut run) {
+        run.on_event(counted(&task, "n1", 10));
+    }
+    let output = run.finish().unwrap();
+    assert_eq!(
+        output.accumulators,
+        [AccumulatorUpdate { id: 7, value: AccumulatorValue::U64(23) }]
+    );
+}

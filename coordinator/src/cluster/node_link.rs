@@ -85,12 +85,13 @@ impl NodeLink for QuicNodeLink {
             .await
             .map_err(|e| self.failure(e))?;
         match rx.expect_by::<Response>(deadline).await.map_err(|e| self.failure(e))? {
-            Response::TaskDone { map_output, bad_rows, stdout, stderr, batches } => {
+            Response::TaskDone { map_output, bad_rows, accumulators, stdout, stderr, batches } => {
                 let batches = self.read_results(&mut rx, batches, limit, deadline).await?;
                 Ok(TaskSuccess {
                     batches,
                     map_output,
                     bad_rows,
+                    accumulators,
                     stdout: stdout.into_vec(),
                     stderr: stderr.into_vec(),
                 })

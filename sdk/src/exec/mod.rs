@@ -85,6 +85,14 @@ pub(crate) fn task_partition() -> u32 {
     TASK_PARTITION.load(Ordering::Relaxed)
 }
 
+/// Whether this instance runs a task (not the driver).
+static IN_TASK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this instance runs a task (accumulators add to the task's updates there).
+pub(crate) fn in_task() -> bool {
+    IN_TASK.load(Ordering::Relaxed)
+}
+
 /// Index of the operator whose user code is running; read by the host after a trap.
 static CURRENT_OP: AtomicU32 = AtomicU32::new(0);
 
@@ -125,6 +133,8 @@ pub(crate) fn run_task(task: &crate::abi::GuestTask) -> Result<()> {
     use crate::abi::GuestStep;
     crate::host::task_started(CURRENT_OP.as_ptr());
     TASK_PARTITION.store(task.partition, Ordering::Relaxed);
+    IN_TASK.store(true, Ordering::Relaxed);
+    crate::accumulators::task_started();
     set_op(0);
     let mut streams: Vec<Option<Erased>> = Vec::with_capacity(task.steps.len());
     // A step's records go to exactly one later step.
@@ -162,7 +172,12 @@ pub(crate) fn run_task(task: &crate::abi::GuestTask) -> Result<()> {
     let records = take(&mut streams, last? as u32)?;
     let sink: SinkFn = unsafe { to_fn(task.sink.func) };
     sink(records, &task.sink.arg, task.steps.len() as u32, task.buckets)?;
-    check_error()
+    check_error()?;
+    let updates = crate::accumulators::take_task_updates();
+    if !updates.is_empty() {
+        crate::host::accumulate(&rmp_serde::to_vec(&updates)?);
+    }
+    Ok(())
 }
 
 #[cfg(target_arch = "wasm32")]

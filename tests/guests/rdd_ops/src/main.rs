@@ -44,6 +44,14 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// SplitMix64: a well-mixed 64-bit value of `i` (the test computes the same natively).
+fn splitmix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn run(ctx: &Context, case: &str) -> weft::Result<Value> {
     let a = || pairs(ctx, "a.txt", 5);
     let b = || pairs(ctx, "b.txt", 3);
@@ -222,6 +230,63 @@ fn run(ctx: &Context, case: &str) -> weft::Result<Value> {
         }
         "sum_overflow" => {
             json!(ctx.parallelize(vec![200u8, 100], 1).sum().err().map(|e| e.to_string()))
+        }
+        // Accumulators: counted once per partition of each action that computes them.
+        "accumulators" => {
+            let lines = ctx.accumulator::<u64>("lines");
+            let total = ctx.accumulator::<i64>("total");
+            let half = ctx.accumulator::<f64>("half");
+            let counted = nums(ctx).map_with(lines.clone(), |lines, x: i64| {
+                lines.add(1);
+                x
+            });
+            let n = counted.count()?;
+            let after_one = lines.value();
+            counted.for_each_with((total.clone(), half.clone()), |(total, half), x: i64| {
+                total.add(x);
+                half.add(0.5);
+            })?;
+            let after_two = lines.value();
+            // An action that fails adds nothing, though some of its tasks succeeded.
+            let failed = counted.for_each_with(total.clone(), |total, x: i64| {
+                total.add(x);
+                assert!(x < 9_000, "too big");
+            });
+            lines.add(5);
+            json!([
+                n,
+                after_one,
+                after_two,
+                total.value(),
+                half.value(),
+                failed.is_err(),
+                lines.value()
+            ])
+        }
+        // 5 million random keys sorted into 8 partitions: per partition its size, first and last
+        // key, the wrapping sum of its keys and whether it is in order.
+        "big_sort" => {
+            let keyed = ctx.range(0, 5_000_000, 16).map(|i: u64| (splitmix(i), i));
+            let parts = keyed.sort_by_key_into(true, 8).map_partitions(
+                |records: Box<dyn Iterator<Item = (u64, u64)>>| {
+                    let (mut n, mut first, mut last, mut sum, mut sorted) =
+                        (0u64, None, None, 0u64, true);
+                    for (k, _) in records {
+                        sorted &= last.is_none_or(|l| l <= k);
+                        first.get_or_insert(k);
+                        last = Some(k);
+                        sum = sum.wrapping_add(k);
+                        n += 1;
+                    }
+                    std::iter::once((n, first, last, sum, sorted))
+                },
+            );
+            json!(parts.collect()?)
+        }
+        "sort_saved" => {
+            let sorted = a().sort_by_key(true).map(|(k, v): (String, i64)| format!("{k} {v}"));
+            sorted.save_as_text_file("sorted")?;
+            json!("saved")
         }
         other => panic!("no case {other:?}"),
     })
