@@ -123,7 +123,7 @@ fn a_join_of_datasets_partitioned_alike_moves_neither_again() {
     assert_eq!(graph.stages.len(), 4);
     let last = &graph.stages[3];
     assert_eq!(last.partitions, 6, "the partitioned side's count is taken");
-    assert_eq!(last.parents, [2, 1]);
+    assert_eq!(last.parents, [2, 0], "the side-0 shuffle, then b's map stage (planned first)");
 }
 
 #[test]

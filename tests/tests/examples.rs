@@ -157,11 +157,41 @@ fn flights_joins_airline_names_from_a_second_csv() {
     let repo = weft_tests::repo_root().join("guest-examples/flights/data");
     let run = weft_run(&guest("flights"), &repo, &[], &["flights-sample.csv.gz", "airlines.csv"]);
     run.assert_ok();
-    assert!(
-        run.stdout.lines().any(|l| l.starts_with("UA") && l.contains("United Air Lines Inc.")),
-        "{}",
-        run.stdout
-    );
+    let (carriers, routes) = run.stdout.split_once("\n\n").expect("two tables");
+    // Every carrier's name, as airlines.csv gives it.
+    let mut names = HashMap::new();
+    for record in csv::Reader::from_path(repo.join("airlines.csv")).unwrap().records() {
+        let record = record.unwrap();
+        names.insert(record[0].to_string(), record[1].to_string());
+    }
+    let mut seen = 0;
+    for line in carriers.lines().skip(1) {
+        let carrier = line.split_whitespace().next().unwrap();
+        let name = names.get(carrier).map_or("", String::as_str);
+        assert!(line[8..].trim_start().starts_with(name), "{carrier}: {line}");
+        seen += 1;
+    }
+    assert!(seen >= 10 && carriers.contains("United Air Lines Inc."), "{carriers}");
+    // The ten routes with the most flights, ties by route, counted here with the csv crate.
+    let text = read_text(&repo.join("flights-sample.csv.gz"));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (origin, dest) = (at("origin"), at("dest"));
+    let mut counts: HashMap<(String, String), u64> = HashMap::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        *counts.entry((record[origin].to_string(), record[dest].to_string())).or_default() += 1;
+    }
+    let mut top: Vec<_> = counts.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let want: Vec<String> = top[..10].iter().map(|((o, d), n)| format!("{o} {d} {n}")).collect();
+    let got: Vec<String> = routes
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// A deterministic access log of about `lines` lines: skewed hosts and resources, so that a
@@ -238,4 +268,33 @@ fn weblog_over_many_splits_matches_native() {
     expected.push(format!("busiest day: {day} {day_bytes} bytes"));
     expected.push(format!("most widely requested resource: {path} {hosts} hosts"));
     assert_eq!(run.stdout.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn weblog_samples_the_same_lines_for_the_same_input_and_counts_its_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = access_log(20_000);
+    std::fs::write(dir.path().join("access.log"), &log).unwrap();
+    let sample = |fraction: &str| {
+        let args = ["access.log", "3", fraction];
+        let run = weft_run(&guest("weblog"), dir.path(), &["--split-size", "1"], &args);
+        run.assert_ok();
+        let line = run.stdout.lines().last().unwrap().to_string();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[..3], ["sample", "of", &format!("{fraction}:")], "{line}");
+        (line.clone(), words[3].parse::<u64>().unwrap(), words[5].parse::<u64>().unwrap())
+    };
+    let (first, lines, hosts) = sample("0.25");
+    assert_eq!(sample("0.25").0, first, "the same seed and input give the same sample");
+    // Bernoulli(0.25) over every line: within five standard deviations of a quarter.
+    let total = log.lines().count() as f64;
+    let sd = (total * 0.25 * 0.75).sqrt();
+    assert!((lines as f64 - total * 0.25).abs() < 5.0 * sd, "{lines} of {total}");
+    let all_hosts: std::collections::HashSet<&str> =
+        log.lines().filter_map(weblog::parse).map(|r| r.host).collect();
+    assert!(hosts > 0 && hosts <= all_hosts.len() as u64, "{hosts} of {}", all_hosts.len());
+    assert_eq!(sample("1").1, total as u64, "a fraction of 1 keeps every line");
+    let bad = weft_run(&guest("weblog"), dir.path(), &[], &["access.log", "3", "1.5"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("FRACTION must be a number between 0 and 1"), "{}", bad.stderr);
 }

@@ -1,7 +1,9 @@
-//! Web-server log analysis: `weft run weblog.wasm -- PATH [TOP]` reads Apache common-log lines
-//! from the file, directory or glob PATH and prints the line counts (malformed lines are counted
-//! and skipped), requests and bytes of the TOP (default 10) busiest hosts, the day with the most
-//! bytes served and the resource requested by the most distinct hosts.
+//! Web-server log analysis: `weft run weblog.wasm -- PATH [TOP [FRACTION]]` reads Apache
+//! common-log lines from the file, directory or glob PATH and prints the line counts (malformed
+//! lines are skipped and counted with an accumulator), requests and bytes of the TOP (default
+//! 10) busiest hosts, the day with the most bytes served and the resource requested by the most
+//! distinct hosts. With FRACTION (between 0 and 1) it also looks at a random sample of that
+//! share of the lines (the same for the same input, seed 7): its size and its distinct hosts.
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
@@ -17,8 +19,6 @@ enum Stat {
     Day(String),
     /// The distinct hosts that requested a resource.
     Resource(String),
-    /// Lines that are not in common log format.
-    Malformed,
 }
 
 /// What one line adds to a [`Stat`].
@@ -72,6 +72,13 @@ fn main() -> weft::Result<()> {
         }),
         None => 10,
     };
+    let fraction: Option<f64> = args.get(2).map(|f| {
+        f.parse().ok().filter(|f| (0.0..=1.0).contains(f)).unwrap_or_else(|| {
+            eprintln!("FRACTION must be a number between 0 and 1, got {f:?}");
+            std::process::exit(2)
+        })
+    });
+    let malformed = ctx.accumulator::<u64>("malformed lines");
 
     // One scan of the input answers all three questions (Weft has no cache yet, and reading the
     // logs once is cheaper anyway): every line becomes tagged records, aggregated by key. A
@@ -80,13 +87,16 @@ fn main() -> weft::Result<()> {
     // back to the driver.
     let stats = ctx
         .text_file(path)
-        .flat_map(|line: String| match parse(&line) {
+        .flat_map_with(malformed.clone(), |malformed, line: String| match parse(&line) {
             Some(r) => vec![
                 (Stat::Host(r.host.to_string()), Seen::Totals((1, r.bytes))),
                 (Stat::Day(r.day.to_string()), Seen::Totals((0, r.bytes))),
                 (Stat::Resource(r.path.to_string()), Seen::Visitor(r.host.to_string())),
             ],
-            None => vec![(Stat::Malformed, Seen::Totals((1, 0)))],
+            None => {
+                malformed.add(1);
+                Vec::new()
+            }
         })
         .aggregate_by_key(Tally::default(), add, merge)
         .map(|(stat, tally): (Stat, Tally)| match stat {
@@ -95,7 +105,8 @@ fn main() -> weft::Result<()> {
         })
         .collect()?;
 
-    let (mut lines, mut malformed) = (0, 0);
+    let malformed = malformed.value();
+    let mut lines = malformed;
     let (mut hosts, mut days, mut resources) = (Vec::new(), Vec::new(), Vec::new());
     for (stat, totals) in stats {
         match stat {
@@ -105,10 +116,6 @@ fn main() -> weft::Result<()> {
             }
             Stat::Day(day) => days.push((day, totals.1)),
             Stat::Resource(path) => resources.push((path, totals.0)),
-            Stat::Malformed => {
-                lines += totals.0;
-                malformed = totals.0;
-            }
         }
     }
     let bytes: u64 = hosts.iter().map(|(_, t)| t.1).sum();
@@ -123,6 +130,12 @@ fn main() -> weft::Result<()> {
     }
     if let Some((path, hosts)) = largest(resources) {
         println!("most widely requested resource: {path} {hosts} hosts");
+    }
+    if let Some(fraction) = fraction {
+        let sampled = ctx.text_file(path).sample(false, fraction, 7);
+        let hosts = sampled.flat_map(|line: String| parse(&line).map(|r| r.host.to_string()));
+        let (lines, distinct) = (sampled.count()?, hosts.distinct().count()?);
+        println!("sample of {fraction}: {lines} lines, {distinct} distinct hosts");
     }
     Ok(())
 }
