@@ -70,6 +70,18 @@ pub struct PlanNode {
     pub parents: Vec<NodeIndex>,
     /// How it is computed from them.
     pub kind: NodeKind,
+    /// Set when the dataset is cached: how its partitions are kept and read back.
+    #[serde(default)]
+    pub cache: Option<CacheCalls>,
+}
+
+/// How a cached dataset's partitions are written as blocks and read back.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CacheCalls {
+    /// A sink that writes a partition's records as its block (one bucket).
+    pub write: Call,
+    /// A source that decodes a block back into records.
+    pub read: Call,
 }
 
 /// How a dataset is derived from its parents.
@@ -190,6 +202,9 @@ pub struct ActionRequest {
     pub sink: Call,
     /// Where the sink's output goes.
     pub kind: ActionKind,
+    /// Cached datasets the driver stopped keeping since its last action.
+    #[serde(default)]
+    pub unpersist: Vec<DatasetId>,
 }
 
 /// What the host returns to the driver for a [`ActionKind::ToDriver`] action: every batch the
@@ -361,12 +376,14 @@ mod tests {
             target,
             sink: call("sink"),
             kind: ActionKind::ToDriver,
+            unpersist: vec![],
         }
     }
 
     fn source() -> PlanNode {
         PlanNode {
             dataset: DatasetId(1),
+            cache: None,
             parents: vec![],
             kind: NodeKind::Source {
                 source: Source::Inline { partitions: vec![] },
@@ -382,6 +399,7 @@ mod tests {
     fn shuffle(parents: Vec<NodeIndex>, partitions: Option<u32>) -> PlanNode {
         PlanNode {
             dataset: DatasetId(2),
+            cache: None,
             parents,
             kind: NodeKind::Shuffle {
                 partitions,
@@ -418,12 +436,18 @@ mod tests {
         chain.extend((0..MAX_STAGES as u32).map(|i| shuffle(vec![i], None)));
         let deep = request(chain, MAX_STAGES as u32).validate().unwrap_err();
         assert!(deep.contains("nests"), "{deep}");
-        let lonely = PlanNode { dataset: DatasetId(3), parents: vec![0], kind: NodeKind::Union };
+        let lonely = PlanNode {
+            dataset: DatasetId(3),
+            parents: vec![0],
+            kind: NodeKind::Union,
+            cache: None,
+        };
         request(vec![source(), lonely.clone()], 1).validate().unwrap();
         let orphan = PlanNode { parents: vec![], ..lonely };
         assert!(request(vec![orphan], 0).validate().unwrap_err().contains("no parents"));
         let coalesce = |n| PlanNode {
             dataset: DatasetId(4),
+            cache: None,
             parents: vec![0],
             kind: NodeKind::Coalesce { partitions: n, concat: call("coalesce at y.rs:2:2") },
         };
@@ -434,6 +458,7 @@ mod tests {
         );
         let one_sided = PlanNode {
             dataset: DatasetId(5),
+            cache: None,
             parents: vec![0],
             kind: NodeKind::Cartesian { product: call("cartesian") },
         };

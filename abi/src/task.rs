@@ -111,6 +111,11 @@ pub struct FileSplit {
     pub header_len: u64,
 }
 
+/// The action number under which a job's cached blocks are kept: they outlive every action and
+/// go when the job ends. A block's [`MapOutputId`] has this action, the cached dataset's id as
+/// its stage and the partition.
+pub const CACHE_ACTION: u32 = 0;
+
 /// Names one map task's output wherever it is kept.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MapOutputId {

@@ -7,12 +7,13 @@
 //! sandbox-facing side: bytes in, bytes out, and the last failure remembered so that a driver
 //! that exits with an error can be reported with its cause.
 
-use crate::action::{ActionObserver, ActionRun, ActionSettings, run_action};
+use crate::action::{ActionEvent, ActionObserver, ActionRun, ActionSettings, drive};
 use crate::executor::Executor;
 use crate::planner::plan_stages;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use weft_abi::plan::{ActionKind, ActionReply, ActionRequest};
-use weft_abi::task::{ShuffleKey, TaskLimits};
+use weft_abi::plan::{ActionKind, ActionReply, ActionRequest, DatasetId};
+use weft_abi::task::{CACHE_ACTION, MapOutput, ShuffleKey, TaskLimits};
 use weft_storage::Storage;
 use weft_storage::staged::StagedDir;
 
@@ -37,12 +38,14 @@ pub struct JobSettings {
 }
 
 /// Runs the actions of one job.
-pub struct JobActions<E> {
+pub struct JobActions<E: Executor> {
     settings: JobSettings,
     storage: Arc<dyn Storage>,
     executor: E,
     observer: Box<dyn ActionObserver + Send>,
     actions: u32,
+    /// The blocks of cached datasets, by dataset and partition (`None`: not computed, or lost).
+    cached: HashMap<DatasetId, Vec<Option<MapOutput>>>,
 }
 
 impl<E: Executor> JobActions<E> {
@@ -54,7 +57,7 @@ impl<E: Executor> JobActions<E> {
         executor: E,
         observer: Box<dyn ActionObserver + Send>,
     ) -> JobActions<E> {
-        JobActions { settings, storage, executor, observer, actions: 0 }
+        JobActions { settings, storage, executor, observer, actions: 0, cached: HashMap::new() }
     }
 
     /// Run one action to its end.
@@ -74,6 +77,11 @@ impl<E: Executor> JobActions<E> {
         request: &ActionRequest,
         action: u32,
     ) -> Result<weft_abi::plan::ActionOutput, String> {
+        for dataset in &request.unpersist {
+            if self.cached.remove(dataset).is_some() {
+                self.executor.release_cached(&self.settings.job, *dataset);
+            }
+        }
         let s = &self.settings;
         let graph = plan_stages(request, &*self.storage, self.executor.capacity(), s.split_bytes)
             .map_err(|e| e.to_string())?;
@@ -91,12 +99,32 @@ impl<E: Executor> JobActions<E> {
             key: s.key.clone(),
             staging: output.as_ref().map(|o| o.staging().to_string()),
         };
-        let run = ActionRun::new(settings, graph);
-        let result = run_action(&mut self.executor, &mut *self.observer, run)?;
+        let mut run = ActionRun::new(settings, graph);
+        let reused = run.reuse_cached(&self.cached);
+        drive(&mut self.executor, &mut *self.observer, &mut run);
+        let cached = run.cached_blocks();
+        if !cached.is_empty() {
+            let computed = run.blocks_computed();
+            let line = format!(
+                "cache: {reused} partitions kept from earlier actions, {computed} computed"
+            );
+            self.observer.event(&ActionEvent::Log(line));
+        }
+        self.cached.extend(cached);
+        let result = run.finish()?;
         if let Some(output) = output {
             output.commit().map_err(|e| e.to_string())?;
         }
         Ok(result)
+    }
+}
+
+impl<E: Executor> Drop for JobActions<E> {
+    /// The job is over: its cached blocks go.
+    fn drop(&mut self) {
+        if !self.cached.is_empty() {
+            self.executor.action_ended(&self.settings.job, CACHE_ACTION);
+        }
     }
 }
 

@@ -95,6 +95,10 @@ pub trait Executor {
     /// The next event, waiting at most `timeout`; `None` if nothing happened by then.
     fn next_event(&mut self, timeout: Duration) -> Result<Option<ExecutorEvent>, ExecutorError>;
 
-    /// The action ended: the map outputs it wrote can go.
+    /// The action ended: the map outputs it wrote can go. (With
+    /// [`CACHE_ACTION`](weft_abi::task::CACHE_ACTION): the job ended, its cached blocks go.)
     fn action_ended(&mut self, job: &str, action: u32);
+
+    /// The job stopped caching `dataset`: its blocks can go.
+    fn release_cached(&mut self, job: &str, dataset: weft_abi::plan::DatasetId);
 }

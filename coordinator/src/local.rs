@@ -177,6 +177,10 @@ impl Executor for LocalExecutor {
     fn action_ended(&mut self, job: &str, action: u32) {
         self.shuffle.release(job, action);
     }
+
+    fn release_cached(&mut self, job: &str, dataset: weft_abi::plan::DatasetId) {
+        self.shuffle.release_stage(job, weft_abi::task::CACHE_ACTION, dataset.0 as u32);
+    }
 }
 
 impl Drop for LocalExecutor {

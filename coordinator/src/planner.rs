@@ -48,6 +48,7 @@ pub fn plan_stages(
         split_bytes: split_bytes.unwrap_or(DEFAULT_SPLIT_BYTES),
         stages: Vec::new(),
         shuffles: HashMap::new(),
+        caches: HashMap::new(),
     };
     let output = match request.kind {
         ActionKind::ToDriver => StageOutput::Driver,
@@ -80,6 +81,8 @@ struct Planner<'a> {
     stages: Vec<Stage>,
     /// Shuffle nodes planned so far, so that a shuffle used twice is computed once.
     shuffles: HashMap<NodeIndex, ShufflePlan>,
+    /// Cached nodes planned so far → the stage writing their blocks.
+    caches: HashMap<NodeIndex, StageId>,
 }
 
 fn refused(message: String) -> PlanError {
@@ -99,7 +102,9 @@ impl Planner<'_> {
         sink: Call,
         output: StageOutput,
     ) -> Result<StageId, PlanError> {
-        let pipe = self.pipe_for(target)?;
+        // The stage that writes a cached dataset's blocks computes it; every other reads them.
+        let computing = matches!(output, StageOutput::Cache { .. }).then_some(target);
+        let pipe = self.pipe_from(target, computing)?;
         let partitions = pipe.partitions();
         if partitions > u64::from(MAX_PARTITIONS) {
             return Err(refused(format!(
@@ -123,15 +128,35 @@ impl Planner<'_> {
 
     /// The pipe computing node `at` within a stage.
     fn pipe_for(&mut self, at: NodeIndex) -> Result<Pipe, PlanError> {
+        self.pipe_from(at, None)
+    }
+
+    /// The pipe computing node `at`, which reads cached nodes' blocks except `computing`'s.
+    fn pipe_from(
+        &mut self,
+        at: NodeIndex,
+        computing: Option<NodeIndex>,
+    ) -> Result<Pipe, PlanError> {
         // A chain of narrow operators is walked, not recursed into: it may be long.
         let mut ops = Vec::new();
         let mut at = at;
-        while let NodeKind::Narrow { op, .. } = &self.node(at).kind {
+        let cached = |planner: &Self, at| planner.node(at).cache.is_some() && computing != Some(at);
+        while !cached(self, at)
+            && let NodeKind::Narrow { op, .. } = &self.node(at).kind
+        {
             ops.push(op.clone());
             at = self.node(at).parents[0];
         }
         ops.reverse();
         let node = self.node(at).clone();
+        if cached(self, at) {
+            let base = self.cached_read(at)?;
+            return Ok(if ops.is_empty() {
+                base
+            } else {
+                Pipe::Ops { ops, parent: Box::new(base) }
+            });
+        }
         let base = match node.kind {
             NodeKind::Narrow { .. } => unreachable!("walked past"),
             NodeKind::Source { source, decode } => {
@@ -178,12 +203,33 @@ impl Planner<'_> {
         Ok(if ops.is_empty() { base } else { Pipe::Ops { ops, parent: Box::new(base) } })
     }
 
+    /// Read cached node `at` from its blocks, written by a stage of their own.
+    fn cached_read(&mut self, at: NodeIndex) -> Result<Pipe, PlanError> {
+        let node = self.node(at).clone();
+        let calls = node.cache.expect("a cached node");
+        let from = match self.caches.get(&at) {
+            Some(&stage) => stage,
+            None => {
+                if node.dataset.0 > u64::from(u32::MAX) {
+                    return Err(refused(format!("dataset {} cannot be cached", node.dataset.0)));
+                }
+                let output = StageOutput::Cache { dataset: node.dataset };
+                let stage = self.stage_for(at, calls.write, output)?;
+                self.caches.insert(at, stage);
+                stage
+            }
+        };
+        let partitions = self.stages[from].partitions;
+        Ok(Pipe::Cached { read: calls.read, from, partitions })
+    }
+
     /// The number of partitions node `at` is hash-partitioned by key into, if it is: the output
     /// of a hash shuffle, through operators that keep every record's key.
     fn hash_partitions(&mut self, at: NodeIndex) -> Result<Option<u32>, PlanError> {
         let mut at = at;
         loop {
             match &self.node(at).kind {
+                // Blocks are read partition by partition: a cached dataset keeps its partitioning.
                 NodeKind::Narrow { keeps_partitioning: true, .. } => at = self.node(at).parents[0],
                 NodeKind::Shuffle { hash_partitioned: true, .. } => {
                     return Ok(Some(self.plan_shuffle(at)?.buckets));

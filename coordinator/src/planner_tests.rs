@@ -9,7 +9,7 @@ fn call(label: &str) -> Call {
 }
 
 fn node(dataset: u64, parents: Vec<NodeIndex>, kind: NodeKind) -> PlanNode {
-    PlanNode { dataset: DatasetId(dataset), parents, kind }
+    PlanNode { dataset: DatasetId(dataset), parents, kind, cache: None }
 }
 
 fn inline(partitions: usize) -> NodeKind {
@@ -40,6 +40,7 @@ fn request(nodes: Vec<PlanNode>) -> ActionRequest {
         target,
         sink: call("collect"),
         kind: ActionKind::ToDriver,
+        unpersist: vec![],
     }
 }
 

@@ -95,14 +95,48 @@ impl Scheduler {
         Scheduler { stages, failure: None }
     }
 
+    /// Which stages something still needs: the last one, and the parents of every needed stage
+    /// that is not complete. A stage whose every reader is complete (the lineage of a cached
+    /// dataset whose blocks are all kept) is not run.
+    fn wanted(&self) -> Vec<bool> {
+        let mut wanted = vec![false; self.stages.len()];
+        if let Some(last) = wanted.last_mut() {
+            *last = true;
+        }
+        // Stages are listed parents first, so a stage's readers are decided before it.
+        for i in (0..self.stages.len()).rev() {
+            if wanted[i] && !self.stages[i].complete() {
+                for &p in &self.stages[i].parents {
+                    wanted[p] = true;
+                }
+            }
+        }
+        wanted
+    }
+
     fn ready_stage(&self) -> Option<StageId> {
         if self.failure.is_some() {
             return None;
         }
+        let wanted = self.wanted();
         (0..self.stages.len()).find(|&i| {
-            !self.stages[i].pending.is_empty()
+            wanted[i]
+                && !self.stages[i].pending.is_empty()
                 && self.stages[i].parents.iter().all(|&p| self.stages[p].complete())
         })
+    }
+
+    /// Partition `partition` of `stage` is already done (a cached block kept from an earlier
+    /// action): it is not offered.
+    pub fn already_done(&mut self, stage: StageId, partition: u32) {
+        let Some(s) = self.stages.get_mut(stage) else { return };
+        if let Some(done) = s.done.get_mut(partition as usize)
+            && !*done
+        {
+            *done = true;
+            s.done_count += 1;
+            s.pending.retain(|&p| p != partition);
+        }
     }
 
     /// Whether [`next_task`](Self::next_task) would offer a task.
@@ -232,7 +266,9 @@ impl Scheduler {
         if let Some(f) = &self.failure {
             return ActionState::Failed(f.clone());
         }
-        if self.stages.iter().all(StageProgress::complete) {
+        // The last stage is what the action computes: once it is complete, nothing else is
+        // needed (stages that never had to run, like a kept cache's lineage, stay as they are).
+        if self.stages.last().is_none_or(StageProgress::complete) {
             ActionState::Succeeded
         } else {
             ActionState::Running

@@ -66,6 +66,16 @@ pub enum Pipe {
         /// The sides, all with the same number of partitions.
         sides: Vec<Pipe>,
     },
+    /// Partition *p* read from block *p* of a cached dataset, which stage `from` computes (or
+    /// computed in an earlier action).
+    Cached {
+        /// The decoder.
+        read: Call,
+        /// The stage that writes the blocks.
+        from: StageId,
+        /// How many there are.
+        partitions: u32,
+    },
     /// Partition `l · right + r` pairs partition `l` of the left parent with `r` of the right.
     Product {
         /// The pairing.
@@ -104,6 +114,13 @@ pub enum TaskPart {
         /// The bucket.
         bucket: u32,
     },
+    /// The block of partition `partition` of the cached dataset stage `from` writes.
+    Block {
+        /// The stage writing the blocks.
+        from: StageId,
+        /// The partition.
+        partition: u32,
+    },
 }
 
 impl Pipe {
@@ -116,6 +133,7 @@ impl Pipe {
                 SourceInput::Generated(n) => u64::from(*n),
             },
             Pipe::Shuffled { buckets, .. } => u64::from(*buckets),
+            Pipe::Cached { partitions, .. } => u64::from(*partitions),
             Pipe::Ops { parent, .. } => parent.partitions(),
             Pipe::Union { parents } => parents.iter().map(Pipe::partitions).sum(),
             Pipe::Coalesce { partitions, parent, .. } => {
@@ -130,7 +148,7 @@ impl Pipe {
     pub fn shuffle_reads(&self, out: &mut Vec<StageId>) {
         match self {
             Pipe::Source { .. } => {}
-            Pipe::Shuffled { from, .. } => {
+            Pipe::Shuffled { from, .. } | Pipe::Cached { from, .. } => {
                 if !out.contains(from) {
                     out.push(*from);
                 }
@@ -149,7 +167,9 @@ impl Pipe {
     /// The label of the first thing the pipe reads, for descriptions.
     fn first_label(&self) -> &str {
         match self {
-            Pipe::Source { decode: call, .. } | Pipe::Shuffled { read: call, .. } => &call.label,
+            Pipe::Source { decode: call, .. }
+            | Pipe::Shuffled { read: call, .. }
+            | Pipe::Cached { read: call, .. } => &call.label,
             Pipe::Ops { parent, .. } | Pipe::Coalesce { parent, .. } => parent.first_label(),
             Pipe::Union { parents: pipes } | Pipe::Merge { sides: pipes, .. } => {
                 pipes.first().map_or("", Pipe::first_label)
@@ -171,6 +191,22 @@ pub enum StageOutput {
     Driver,
     /// Parts of an output directory.
     Parts,
+    /// The blocks of a cached dataset (one bucket each), kept for the job.
+    Cache {
+        /// The dataset.
+        dataset: DatasetId,
+    },
+}
+
+impl StageOutput {
+    /// How many buckets each task writes, for outputs kept where the task ran.
+    pub fn buckets(&self) -> Option<u32> {
+        match self {
+            StageOutput::Shuffle { buckets } => Some(*buckets),
+            StageOutput::Cache { .. } => Some(1),
+            StageOutput::Driver | StageOutput::Parts => None,
+        }
+    }
 }
 
 /// One stage.
@@ -207,10 +243,7 @@ impl Stage {
     pub fn task(&self, p: u32) -> (GuestTask, Vec<TaskPart>) {
         let mut build = TaskBuilder { steps: Vec::new(), inputs: Vec::new() };
         build.pipe(&self.pipe, u64::from(p));
-        let buckets = match self.output {
-            StageOutput::Shuffle { buckets } => buckets,
-            _ => 0,
-        };
+        let buckets = self.output.buckets().unwrap_or(0);
         let guest =
             GuestTask { steps: build.steps, sink: self.sink.clone(), buckets, partition: p };
         (guest, build.inputs)
@@ -251,6 +284,10 @@ impl TaskBuilder {
             }
             Pipe::Shuffled { read, from, .. } => {
                 let input = self.input(TaskPart::Bucket { from: *from, bucket: p as u32 });
+                self.push(GuestStep::Source { call: read.clone(), inputs: vec![input] })
+            }
+            Pipe::Cached { read, from, .. } => {
+                let input = self.input(TaskPart::Block { from: *from, partition: p as u32 });
                 self.push(GuestStep::Source { call: read.clone(), inputs: vec![input] })
             }
             Pipe::Ops { ops, parent } => {

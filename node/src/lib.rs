@@ -305,12 +305,15 @@ async fn serve_coordinator(state: Arc<NodeState>, conn: quinn::Connection) {
             };
             let answered = match request {
                 Request::RunTask(task) => tasks::run_and_answer(state, &conn, *task, tx).await,
-                Request::ReleaseShuffle { job, action } => {
+                Request::ReleaseShuffle { job, action, stage } => {
                     // Deleting spill files is blocking work.
                     let store = state.shuffle.clone();
                     let job_id = job.clone();
-                    let released =
-                        tokio::task::spawn_blocking(move || store.release(&job_id, action)).await;
+                    let released = tokio::task::spawn_blocking(move || match stage {
+                        Some(stage) => store.release_stage(&job_id, action, stage),
+                        None => store.release(&job_id, action),
+                    })
+                    .await;
                     tracing::debug!(%job, action, ?released, "released map outputs");
                     transport::respond(tx, &Response::Ack).await
                 }

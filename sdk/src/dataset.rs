@@ -6,10 +6,10 @@
 //! alongside. Each transformation records its source location, which error messages quote.
 
 use crate::exec::{self, fn_ref_op, ops};
-use crate::plan::{Call, DatasetId, NodeIndex, NodeKind, Plan, PlanNode};
+use crate::plan::{CacheCalls, Call, DatasetId, NodeIndex, NodeKind, Plan, PlanNode};
 use crate::record::assert_shippable;
 use crate::{Error, Record, Result, exec::label};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::panic::Location;
@@ -24,6 +24,8 @@ pub(crate) struct NodeDef {
     /// `zip_with_index`, the key sample of `sort_by_key`) failed. Actions on it, or on anything
     /// built from it, return this error.
     failure: Option<Error>,
+    /// Set by `cache()`: how the dataset's partitions are kept (see [`crate::persist`]).
+    cache: RefCell<Option<CacheCalls>>,
 }
 
 thread_local! {
@@ -35,7 +37,17 @@ impl NodeDef {
     /// A new dataset computed from `parents` as `kind` says.
     pub(crate) fn new(parents: Vec<Rc<NodeDef>>, kind: NodeKind) -> NodeDef {
         let id = NEXT_DATASET.with(|next| next.replace(next.get() + 1));
-        NodeDef { id: DatasetId(id), parents, kind, failure: None }
+        NodeDef { id: DatasetId(id), parents, kind, failure: None, cache: RefCell::new(None) }
+    }
+
+    /// The dataset's id.
+    pub(crate) fn id(&self) -> DatasetId {
+        self.id
+    }
+
+    /// Mark the dataset cached (or not); returns whether it was.
+    pub(crate) fn set_cache(&self, calls: Option<CacheCalls>) -> bool {
+        self.cache.replace(calls).is_some()
     }
 
     /// A dataset that cannot be computed, for `error` (it is never planned: building a plan
@@ -227,7 +239,8 @@ pub(crate) fn build_plan(target: &Rc<NodeDef>) -> Result<(Plan, NodeIndex)> {
         }
         let parents = node.parents.iter().map(|p| index[&Rc::as_ptr(p)]).collect();
         index.insert(key, plan.nodes.len() as NodeIndex);
-        plan.nodes.push(PlanNode { dataset: node.id, parents, kind: node.kind.clone() });
+        let cache = node.cache.borrow().clone();
+        plan.nodes.push(PlanNode { dataset: node.id, parents, kind: node.kind.clone(), cache });
     }
     let id = index[&Rc::as_ptr(target)];
     Ok((plan, id))

@@ -53,6 +53,7 @@ mod joins;
 mod numbers;
 mod pairs;
 mod partitions;
+mod persist;
 mod record;
 mod sets;
 mod sorting;

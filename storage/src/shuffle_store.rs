@@ -224,6 +224,12 @@ impl ShuffleStore {
         self.remove_where(|id| id.job == job && id.action == action)
     }
 
+    /// Drop the map outputs of one stage of one action of one job (a cached dataset's blocks,
+    /// when the job stops caching it); returns how many went.
+    pub fn release_stage(&self, job: &str, action: u32, stage: u32) -> usize {
+        self.remove_where(|id| id.job == job && id.action == action && id.stage == stage)
+    }
+
     /// Drop every map output (a new coordinator session cannot name the old ones), and every one
     /// still being written.
     pub fn clear(&self) -> usize {

@@ -272,3 +272,31 @@ fn text_output_and_job_logs_on_the_cluster() {
     assert!(skipping.stderr.contains("skipped 1 malformed CSV row(s)"), "{}", skipping.stderr);
     assert!(skipping.stderr.contains("scores.csv line 3, column 2 (score)"), "{}", skipping.stderr);
 }
+
+#[test]
+fn a_cached_dataset_survives_the_loss_of_a_node_holding_its_blocks_between_two_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, mut nodes) = cluster(dir.path(), 3);
+    let mut submit =
+        c.submit_in_background("cached_twice", &["6000"], dir.path().join("submit.log"));
+    submit.wait_for("first 12000", Duration::from_secs(60));
+    // The blocks stay on the nodes between the actions (the action's own outputs are gone).
+    let held = counters(&c).per_node("map_outputs_held");
+    let (victim, _, blocks) =
+        held.iter().find(|(_, _, n)| *n > 0).cloned().expect("a node holding cached blocks");
+    let total: u64 = held.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(total, 12, "one block per partition: {held:?}");
+    // Node `n<i>` is `nodes[i - 1]`.
+    let at: usize = victim.trim_start_matches('n').parse::<usize>().expect("a node name") - 1;
+    nodes[at].kill();
+    let code = submit.wait_exit(Duration::from_secs(120));
+    let output = submit.output();
+    assert_eq!(code, Some(0), "{output}\n--- coordinator\n{}", c.process.output());
+    let sum: u64 = (0..12_000).sum();
+    assert!(output.lines().any(|l| l == format!("second {sum}")), "{output}");
+    // What the lost node held was computed again, the rest read from the blocks.
+    let computed = 12_000 + 1000 * blocks;
+    assert!(output.lines().any(|l| l == format!("computed {computed}")), "{output}");
+    let read = format!("cache: 12 partitions kept from earlier actions, {blocks} computed");
+    assert!(output.contains(&read), "no {read:?} in\n{output}");
+}

@@ -326,6 +326,11 @@ fn check(case: &str, got: &Value, d: &RddData) -> Result<(), String> {
                 Err("no clear error".into())
             }
         }
+        "cache" => {
+            let sum: i64 = d.a.iter().map(|(_, v)| v).sum();
+            let keys = RddData::set(&d.a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).len();
+            exact(json!([400, sum, keys, 400, 400, 800]))
+        }
         "accumulators" => {
             let sum: i64 = d.nums.iter().sum();
             exact(json!([500, 500, 1000, sum, 250.0, true, 1005]))
@@ -456,6 +461,27 @@ fn actions_and_statistics_match_a_native_computation() {
 #[test]
 fn accumulators_count_each_partition_of_each_successful_action_once() {
     run_local(&["accumulators"]);
+}
+
+#[test]
+fn a_cached_dataset_is_computed_once_for_several_actions_and_again_after_unpersist() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = RddData::write(dir.path());
+    let run = weft_run(&guest("rdd_ops"), dir.path(), &["--workers", "3"], &["cache"]);
+    run.assert_ok();
+    check_all(&["cache"], &d, &run.stdout);
+    // The engine's own account, action by action: computed and kept, read twice, then (after
+    // unpersist) computed without being kept.
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("cache: ")).collect();
+    let want = [
+        "cache: 0 partitions kept from earlier actions, 5 computed",
+        "cache: 5 partitions kept from earlier actions, 0 computed",
+        "cache: 5 partitions kept from earlier actions, 0 computed",
+    ];
+    assert_eq!(lines.len(), want.len(), "{}", run.stderr);
+    for (line, want) in lines.iter().zip(want) {
+        assert!(line.ends_with(want), "{line:?} is not {want:?}\n{}", run.stderr);
+    }
 }
 
 #[test]

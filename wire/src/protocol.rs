@@ -164,6 +164,9 @@ pub enum Request {
         job: String,
         /// The action.
         action: u32,
+        /// Only this stage's outputs (a cached dataset's blocks), else all of the action's.
+        #[serde(default)]
+        stage: Option<u32>,
     },
     /// A node asks another for one bucket of one map output. Answered by `BucketPart`s and
     /// `EndOfBucket`, or `Refused`.

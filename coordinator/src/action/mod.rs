@@ -17,18 +17,18 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-pub use run::{ActionObserver, NO_NODES_TIMEOUT, run_action};
+pub use run::{ActionObserver, NO_NODES_TIMEOUT, drive, run_action};
 
 use crate::executor::{ExecutorEvent, TaskOutcome, TaskSuccess};
 use crate::scheduler::{ActionState, Scheduler};
 use crate::stages::{JobGraph, StageOutput, TaskPart};
 use bytes::Bytes;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use weft_abi::guest::{AccumulatorUpdate, merge_updates};
-use weft_abi::plan::{ActionOutput, InlineBatch};
+use weft_abi::plan::{ActionOutput, DatasetId, InlineBatch};
 use weft_abi::task::{
-    BucketPiece, FailureKind, LostOutput, MapOutput, MapOutputId, PartTarget, ShuffleKey,
-    ShuffleRead, TaskFailure, TaskId, TaskInput, TaskLimits, TaskOutput, TaskSpec,
+    BucketPiece, CACHE_ACTION, FailureKind, LostOutput, MapOutput, MapOutputId, PartTarget,
+    ShuffleKey, ShuffleRead, TaskFailure, TaskId, TaskInput, TaskLimits, TaskOutput, TaskSpec,
 };
 use weft_storage::shuffle_store::BATCH_OVERHEAD;
 
@@ -101,6 +101,8 @@ pub struct ActionRun {
     forgotten: HashSet<(MapOutputId, String)>,
     events: VecDeque<ActionEvent>,
     stale: u64,
+    /// Cached blocks computed (written) by this action.
+    blocks_computed: usize,
 }
 
 impl ActionRun {
@@ -111,9 +113,9 @@ impl ActionRun {
         let map_outputs = graph
             .stages
             .iter()
-            .map(|s| match s.output {
-                StageOutput::Shuffle { .. } => vec![None; s.partitions as usize],
-                _ => Vec::new(),
+            .map(|s| match s.output.buckets() {
+                Some(_) => vec![None; s.partitions as usize],
+                None => Vec::new(),
             })
             .collect();
         let last = graph.stages.last().map_or(0, |s| s.partitions as usize);
@@ -133,6 +135,7 @@ impl ActionRun {
             forgotten: HashSet::new(),
             events: VecDeque::from([ActionEvent::Planned(planned)]),
             stale: 0,
+            blocks_computed: 0,
         }
     }
 
@@ -153,10 +156,18 @@ impl ActionRun {
                 TaskPart::Empty => TaskInput::Empty,
                 TaskPart::Inline(batch) => TaskInput::Inline(batch),
                 TaskPart::Split(split) => TaskInput::Split(split),
-                TaskPart::Bucket { from, bucket } => {
+                part @ (TaskPart::Bucket { .. } | TaskPart::Block { .. }) => {
+                    // A bucket of every map output, or a cached partition's one block.
+                    let (from, bucket, wanted) = match part {
+                        TaskPart::Bucket { from, bucket } => {
+                            (from, bucket, 0..self.map_outputs[from].len() as u32)
+                        }
+                        TaskPart::Block { from, partition } => (from, 0, partition..partition + 1),
+                        _ => unreachable!("matched above"),
+                    };
                     let maps = &self.map_outputs[from];
                     let missing: Vec<u32> =
-                        (0..maps.len() as u32).filter(|&m| maps[m as usize].is_none()).collect();
+                        wanted.clone().filter(|&m| maps[m as usize].is_none()).collect();
                     if !missing.is_empty() {
                         // Never a partial input: the missing outputs are computed (again) first.
                         tracing::warn!(
@@ -168,9 +179,8 @@ impl ActionRun {
                         self.scheduler.outputs_lost(from, &missing);
                         return None;
                     }
-                    let pieces = maps
-                        .iter()
-                        .flatten()
+                    let pieces = wanted
+                        .filter_map(|m| maps[m as usize].as_ref())
                         .map(|m| BucketPiece {
                             map: m.id.clone(),
                             node_id: m.node_id.clone(),
@@ -187,17 +197,19 @@ impl ActionRun {
             });
         }
         let s = &self.settings;
-        let output = match (&stage.output, &s.staging) {
-            (StageOutput::Shuffle { buckets }, _) => TaskOutput::Buckets {
-                buckets: *buckets,
+        let output = match (stage.output.buckets(), &s.staging) {
+            (Some(buckets), _) => TaskOutput::Buckets {
+                buckets,
                 id: self.map_output_id(attempt.stage, p),
                 key: s.key.clone(),
             },
-            (StageOutput::Parts, Some(staging)) => TaskOutput::Part(PartTarget {
-                staging: staging.clone(),
-                partition: p,
-                attempt: attempt.attempt,
-            }),
+            (None, Some(staging)) if stage.output == StageOutput::Parts => {
+                TaskOutput::Part(PartTarget {
+                    staging: staging.clone(),
+                    partition: p,
+                    attempt: attempt.attempt,
+                })
+            }
             _ => TaskOutput::Driver,
         };
         Some(TaskSpec {
@@ -221,13 +233,64 @@ impl ActionRun {
         })
     }
 
+    /// What the output of `partition` of `stage` is called: by this action and the stage, or
+    /// for a cached dataset's block by the job's [`CACHE_ACTION`] and the dataset.
     fn map_output_id(&self, stage: usize, partition: u32) -> MapOutputId {
-        MapOutputId {
-            job: self.settings.job.clone(),
-            action: self.settings.action,
-            stage: stage as u32,
-            partition,
+        let (action, stage) = match self.graph.stages[stage].output {
+            StageOutput::Cache { dataset } => (CACHE_ACTION, dataset.0 as u32),
+            _ => (self.settings.action, stage as u32),
+        };
+        MapOutputId { job: self.settings.job.clone(), action, stage, partition }
+    }
+
+    /// The stage whose output `map` names, if it is this action's (or one of the job's cached
+    /// blocks that this action reads).
+    fn stage_of(&self, map: &MapOutputId) -> Option<usize> {
+        if map.job != self.settings.job {
+            return None;
         }
+        if map.action == CACHE_ACTION {
+            let cached = |s: &crate::stages::Stage| matches!(s.output, StageOutput::Cache { dataset } if dataset.0 == u64::from(map.stage));
+            return self.graph.stages.iter().position(cached);
+        }
+        (map.action == self.settings.action).then_some(map.stage as usize)
+    }
+
+    /// Take the blocks of cached datasets kept from earlier actions: their partitions count as
+    /// done, so that their lineage runs only for blocks that are missing or get lost.
+    pub fn reuse_cached(&mut self, blocks: &HashMap<DatasetId, Vec<Option<MapOutput>>>) -> usize {
+        let mut reused = 0;
+        for (stage, s) in self.graph.stages.iter().enumerate() {
+            let StageOutput::Cache { dataset } = s.output else { continue };
+            let Some(kept) = blocks.get(&dataset) else { continue };
+            if kept.len() != s.partitions as usize {
+                continue;
+            }
+            for (p, block) in kept.iter().enumerate() {
+                if let Some(block) = block {
+                    self.map_outputs[stage][p] = Some(block.clone());
+                    self.scheduler.already_done(stage, p as u32);
+                    reused += 1;
+                }
+            }
+        }
+        reused
+    }
+
+    /// How many cached blocks this action computed (the first time, or again after a loss).
+    pub fn blocks_computed(&self) -> usize {
+        self.blocks_computed
+    }
+
+    /// The blocks of the cached datasets this action read or wrote, as they are now.
+    pub fn cached_blocks(&self) -> Vec<(DatasetId, Vec<Option<MapOutput>>)> {
+        let stages = self.graph.stages.iter().zip(&self.map_outputs);
+        stages
+            .filter_map(|(s, maps)| match s.output {
+                StageOutput::Cache { dataset } => Some((dataset, maps.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Take in what happened where tasks run.
@@ -285,7 +348,7 @@ impl ActionRun {
         success: TaskSuccess,
     ) -> Result<TaskSuccess, TaskFailure> {
         let stage = &self.graph.stages[id.stage as usize];
-        if let StageOutput::Shuffle { buckets } = stage.output {
+        if let Some(buckets) = stage.output.buckets() {
             if self.lost_nodes.contains(node) {
                 return Err(TaskFailure::infrastructure(format!("node {node} was lost")));
             }
@@ -328,6 +391,10 @@ impl ActionRun {
         self.accumulators[stage][p as usize] = success.accumulators;
         match self.graph.stages[stage].output {
             StageOutput::Shuffle { .. } => self.map_outputs[stage][p as usize] = success.map_output,
+            StageOutput::Cache { .. } => {
+                self.map_outputs[stage][p as usize] = success.map_output;
+                self.blocks_computed += 1;
+            }
             StageOutput::Driver => self.results[p as usize] = Some(success.batches),
             StageOutput::Parts => {}
         }
@@ -358,9 +425,7 @@ impl ActionRun {
     /// not to blame.
     fn forget_outputs_of(&mut self, lost: &LostOutput) -> bool {
         let map = &lost.map;
-        if map.job != self.settings.job || map.action != self.settings.action {
-            return false;
-        }
+        let Some(stage) = self.stage_of(map) else { return false };
         if self.lost_nodes.contains(&lost.node)
             || self.forgotten.contains(&(map.clone(), lost.node.clone()))
         {
@@ -368,7 +433,7 @@ impl ActionRun {
         }
         let current = self
             .map_outputs
-            .get(map.stage as usize)
+            .get(stage)
             .and_then(|m| m.get(map.partition as usize))
             .and_then(Option::as_ref);
         if current.is_none_or(|m| m.node_id != lost.node) {

@@ -20,14 +20,22 @@ pub trait ActionObserver {
     fn event(&mut self, event: &ActionEvent);
 }
 
-/// Run `run` on `executor` until it is finished; its events go to `observer`.
+/// Run `run` on `executor` until it is finished and return its result; its events go to
+/// `observer`.
 pub fn run_action(
     executor: &mut dyn Executor,
     observer: &mut dyn ActionObserver,
     mut run: ActionRun,
 ) -> Result<ActionOutput, String> {
+    drive(executor, observer, &mut run);
+    run.finish()
+}
+
+/// Run `run` on `executor` until it is finished (then take its result with
+/// [`ActionRun::finish`]); its events go to `observer`.
+pub fn drive(executor: &mut dyn Executor, observer: &mut dyn ActionObserver, run: &mut ActionRun) {
     let mut nowhere_since: Option<Instant> = None;
-    let result = loop {
+    loop {
         while run.has_ready_task() {
             let Some(slot) = executor.try_reserve() else { break };
             match run.next_task() {
@@ -38,16 +46,16 @@ pub fn run_action(
         if !run.has_ready_task() {
             executor.stop_waiting();
         }
-        drain(&mut run, observer);
+        drain(run, observer);
         if run.is_finished() {
-            break run.finish();
+            break;
         }
         if run.running() == 0 && executor.capacity() == 0 {
             let since = *nowhere_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= NO_NODES_TIMEOUT {
-                break Err(format!(
-                    "no node of the cluster was available for {NO_NODES_TIMEOUT:?}"
-                ));
+                run.fail(format!("no node of the cluster was available for {NO_NODES_TIMEOUT:?}"));
+                drain(run, observer);
+                break;
             }
         } else {
             nowhere_since = None;
@@ -57,14 +65,13 @@ pub fn run_action(
             Ok(None) => {}
             Err(e) => {
                 run.fail(e.to_string());
-                drain(&mut run, observer);
-                break run.finish();
+                drain(run, observer);
+                break;
             }
         }
-    };
+    }
     executor.stop_waiting();
     observer.event(&ActionEvent::Ended);
-    result
 }
 
 fn drain(run: &mut ActionRun, observer: &mut dyn ActionObserver) {

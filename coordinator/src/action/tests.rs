@@ -329,6 +329,8 @@ impl Executor for Scripted {
     fn action_ended(&mut self, _job: &str, action: u32) {
         self.released.push(action);
     }
+
+    fn release_cached(&mut self, _job: &str, _dataset: DatasetId) {}
 }
 
 struct Log(Vec<ActionEvent>);
@@ -392,6 +394,8 @@ fn an_executor_that_gives_up_fails_the_action_with_its_reason() {
             Err(ExecutorError::Cancelled)
         }
         fn action_ended(&mut self, _job: &str, _action: u32) {}
+
+        fn release_cached(&mut self, _job: &str, _dataset: DatasetId) {}
     }
     let mut log = Log(Vec::new());
     let err = run_action(&mut Cancelled, &mut log, ActionRun::new(settings(1), map_reduce(1, 1)))
@@ -434,4 +438,70 @@ fn accumulator_updates_count_once_per_partition_through_recomputations_and_dupli
         output.accumulators,
         [AccumulatorUpdate { id: 7, value: AccumulatorValue::U64(23) }]
     );
+}
+
+/// Two map tasks shuffled into three buckets, a cached dataset (dataset 9) made of them, and a
+/// driver stage reading its blocks.
+fn cached_graph() -> JobGraph {
+    let batches = (0..2).map(|m| InlineBatch(vec![m])).collect();
+    let shuffled = Pipe::Shuffled { read: call("read"), from: 0, buckets: 3 };
+    let blocks = Pipe::Cached { read: call("block"), from: 1, partitions: 3 };
+    JobGraph {
+        stages: vec![
+            stage(2, inline(batches), StageOutput::Shuffle { buckets: 3 }, vec![]),
+            stage(3, shuffled, StageOutput::Cache { dataset: DatasetId(9) }, vec![0]),
+            stage(3, blocks, StageOutput::Driver, vec![1]),
+        ],
+    }
+}
+
+#[test]
+fn kept_blocks_are_read_without_their_lineage_and_lost_ones_are_computed_again() {
+    // The first action computes everything and keeps the blocks under the job's cache action.
+    let mut first = ActionRun::new(settings(1), cached_graph());
+    for _ in 0..3 {
+        for task in launch_all(&mut first) {
+            let node = if task.id.partition == 0 { "n1" } else { "n2" };
+            first.on_event(done(&task, node));
+        }
+    }
+    assert_eq!(first.blocks_computed(), 3);
+    let kept: HashMap<DatasetId, Vec<Option<MapOutput>>> =
+        first.cached_blocks().into_iter().collect();
+    let ids: Vec<_> = kept[&DatasetId(9)].iter().flatten().map(|m| m.id.clone()).collect();
+    assert!(ids.iter().all(|id| (id.action, id.stage) == (CACHE_ACTION, 9)), "{ids:?}");
+    first.finish().unwrap();
+
+    // The second reads them: only its own stage runs, each task reading one block.
+    let mut second = ActionRun::new(settings(2), cached_graph());
+    assert_eq!(second.reuse_cached(&kept), 3);
+    let reads = launch_all(&mut second);
+    assert_eq!(reads.iter().map(|t| t.id.stage).collect::<Vec<_>>(), [2, 2, 2]);
+    let TaskInput::Shuffle(read) = &reads[1].inputs[0] else { panic!("a block read") };
+    assert_eq!((read.bucket, read.pieces.len(), read.pieces[0].map.partition), (0, 1, 1));
+    second.on_event(done(&reads[0], "n1"));
+    // n2 goes with blocks 1 and 2: they are computed again, from the map stage up.
+    second.on_event(ExecutorEvent::NodeLost("n2".into()));
+    for task in &reads[1..] {
+        let lost = read.pieces[0].lost();
+        second.on_event(failed(
+            task,
+            TaskFailure { kind: FailureKind::FetchFailed(lost), message: "gone".into() },
+        ));
+    }
+    let maps = launch_all(&mut second);
+    assert_eq!(maps.iter().map(|t| t.id.stage).collect::<Vec<_>>(), [0, 0]);
+    maps.iter().for_each(|t| second.on_event(done(t, "n3")));
+    let blocks = launch_all(&mut second);
+    assert_eq!(
+        blocks.iter().map(|t| (t.id.stage, t.id.partition)).collect::<Vec<_>>(),
+        [(1, 1), (1, 2)]
+    );
+    blocks.iter().for_each(|t| second.on_event(done(t, "n3")));
+    launch_all(&mut second).iter().for_each(|t| second.on_event(done(t, "n3")));
+    assert_eq!(second.blocks_computed(), 2);
+    let nodes: Vec<_> =
+        second.cached_blocks()[0].1.iter().flatten().map(|m| m.node_id.clone()).collect();
+    assert_eq!(nodes, ["n1", "n3", "n3"]);
+    assert_eq!(second.finish().unwrap().batches.len(), 3);
 }

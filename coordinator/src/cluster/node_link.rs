@@ -108,8 +108,8 @@ impl NodeLink for QuicNodeLink {
         }
     }
 
-    async fn release(&self, job: String, action: u32) {
-        let request = Request::ReleaseShuffle { job, action };
+    async fn release(&self, job: String, action: u32, stage: Option<u32>) {
+        let request = Request::ReleaseShuffle { job, action, stage };
         if let Err(e) = transport::request_within(&self.conn, &request, RELEASE_TIMEOUT).await {
             tracing::debug!(node = %self.node_id, error = %e, "could not release map outputs on a node");
         }

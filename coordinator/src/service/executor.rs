@@ -129,7 +129,16 @@ impl Executor for RemoteExecutor {
     fn action_ended(&mut self, job: &str, action: u32) {
         for link in self.pool.links() {
             let job = job.to_string();
-            self.runtime.spawn(async move { link.release(job, action).await });
+            self.runtime.spawn(async move { link.release(job, action, None).await });
+        }
+    }
+
+    fn release_cached(&mut self, job: &str, dataset: weft_abi::plan::DatasetId) {
+        let stage = Some(dataset.0 as u32);
+        for link in self.pool.links() {
+            let job = job.to_string();
+            self.runtime
+                .spawn(async move { link.release(job, weft_abi::task::CACHE_ACTION, stage).await });
         }
     }
 }

@@ -16,7 +16,7 @@ impl NodeLink for NoLink {
     async fn run_task(&self, _t: TaskSpec, _timeout: Duration) -> Result<TaskSuccess, TaskFailure> {
         Err(TaskFailure::infrastructure("no node behind this link"))
     }
-    async fn release(&self, _job: String, _action: u32) {}
+    async fn release(&self, _job: String, _action: u32, _stage: Option<u32>) {}
     fn close(&self, _reason: &str) {}
     fn connection_id(&self) -> u64 {
         0
@@ -116,7 +116,7 @@ async fn nodes_and_clients_may_each_do_only_their_own_part() {
     assert_eq!(counters.shuffle_bytes_relayed, 0);
     assert_eq!(f.api.pool.ledger().capacity(), 3, "the node's slots are in the ledger");
     // Tasks are not the coordinator's business, and nobody authenticates twice.
-    let release = Request::ReleaseShuffle { job: "j".into(), action: 1 };
+    let release = Request::ReleaseShuffle { job: "j".into(), action: 1, stage: None };
     assert!(reason(ask(&f, &node, release).await).contains("does not run tasks"));
     let again = Request::Authenticate { token_secret: "x".into() };
     assert!(reason(ask(&f, &admin, again).await).contains("already authenticated"));

@@ -19,8 +19,8 @@ pub trait NodeLink: Send + Sync {
     /// Run `task` on the node, giving up after `timeout`.
     async fn run_task(&self, task: TaskSpec, timeout: Duration)
     -> Result<TaskSuccess, TaskFailure>;
-    /// An action ended: the node may drop its map outputs.
-    async fn release(&self, job: String, action: u32);
+    /// An action ended: the node may drop its map outputs (only those of `stage`, if given).
+    async fn release(&self, job: String, action: u32, stage: Option<u32>);
     /// The node is considered lost: close the link (in-flight requests fail).
     fn close(&self, reason: &str);
     /// Which connection the link is (the same for every link over one connection).

@@ -288,6 +288,23 @@ fn run(ctx: &Context, case: &str) -> weft::Result<Value> {
             sorted.save_as_text_file("sorted")?;
             json!("saved")
         }
+        // A cached dataset is computed once for three actions, then again after unpersist.
+        "cache" => {
+            let computed = ctx.accumulator::<u64>("computed");
+            let parsed = a()
+                .map_with(computed.clone(), |computed, x: (String, i64)| {
+                    computed.add(1);
+                    x
+                })
+                .cache();
+            let n = parsed.count()?;
+            let sum = parsed.values().sum()?;
+            let keys = parsed.keys().distinct().count()?;
+            let after = computed.value();
+            parsed.unpersist();
+            let again = parsed.count()?;
+            json!([n, sum, keys, after, again, computed.value()])
+        }
         other => panic!("no case {other:?}"),
     })
 }
