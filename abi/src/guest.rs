@@ -56,6 +56,12 @@ pub const IMPORT_REPLY_READ: &str = "reply_read";
 /// success.
 pub const IMPORT_ACCUMULATE: &str = "accumulate";
 
+/// Import `broadcast_len(id: i64) -> i64`: the length of broadcast value `id`, or -1 when the
+/// task has no such value.
+pub const IMPORT_BROADCAST_LEN: &str = "broadcast_len";
+/// Import `broadcast_read(id: i64, ptr: i32)`: copy broadcast value `id` to `ptr`.
+pub const IMPORT_BROADCAST_READ: &str = "broadcast_read";
+
 /// Most accumulator updates one task may report.
 pub const MAX_ACCUMULATOR_UPDATES: usize = 4096;
 

@@ -36,3 +36,9 @@ pub const MAX_JOB_ARGS: usize = 4096;
 
 /// Total bytes of a job's arguments.
 pub const MAX_JOB_ARGS_BYTES: usize = 1 << 20;
+
+/// Largest broadcast value (encoded): it travels to a node as one message.
+pub const MAX_BROADCAST_BYTES: usize = 48 << 20;
+
+/// Most broadcast values of one job.
+pub const MAX_BROADCASTS: usize = 1024;

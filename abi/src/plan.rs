@@ -205,6 +205,19 @@ pub struct ActionRequest {
     /// Cached datasets the driver stopped keeping since its last action.
     #[serde(default)]
     pub unpersist: Vec<DatasetId>,
+    /// Broadcast values the driver created since its last action (each is sent once).
+    #[serde(default)]
+    pub broadcasts: Vec<BroadcastValue>,
+}
+
+/// A broadcast value as the driver sends it: its id in the job and its MessagePack encoding.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BroadcastValue {
+    /// Numbered by the driver.
+    pub id: u64,
+    /// The encoded value.
+    #[serde(with = "crate::bytes_serde")]
+    pub bytes: Vec<u8>,
 }
 
 /// What the host returns to the driver for a [`ActionKind::ToDriver`] action: every batch the
@@ -377,6 +390,7 @@ mod tests {
             sink: call("sink"),
             kind: ActionKind::ToDriver,
             unpersist: vec![],
+            broadcasts: vec![],
         }
     }
 

@@ -67,6 +67,20 @@ pub struct TaskSpec {
     pub inputs: Vec<TaskInput>,
     /// What becomes of what it emits.
     pub output: TaskOutput,
+    /// The job's broadcast values, by reference (the values reach a node once, apart).
+    #[serde(default)]
+    pub broadcasts: Vec<BroadcastRef>,
+}
+
+/// A broadcast value by reference: what a task's description carries instead of the value.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastRef {
+    /// Its id in the job.
+    pub id: u64,
+    /// The SHA-256 (hex) of its bytes, by which nodes fetch and check it.
+    pub hash: String,
+    /// How many bytes.
+    pub len: u64,
 }
 
 /// One input of a task.

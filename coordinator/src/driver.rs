@@ -8,6 +8,7 @@
 //! that exits with an error can be reported with its cause.
 
 use crate::action::{ActionEvent, ActionObserver, ActionRun, ActionSettings, drive};
+use crate::broadcasts::BroadcastStore;
 use crate::executor::Executor;
 use crate::planner::plan_stages;
 use std::collections::HashMap;
@@ -46,18 +47,23 @@ pub struct JobActions<E: Executor> {
     actions: u32,
     /// The blocks of cached datasets, by dataset and partition (`None`: not computed, or lost).
     cached: HashMap<DatasetId, Vec<Option<MapOutput>>>,
+    /// The job's broadcast values.
+    broadcasts: Arc<BroadcastStore>,
 }
 
 impl<E: Executor> JobActions<E> {
     /// Actions of the job `settings` describes, reading and writing `storage`, running on
-    /// `executor`, followed by `observer`.
+    /// `executor`, followed by `observer`; broadcast values are kept in `broadcasts`, where
+    /// the executor's machines find them.
     pub fn new(
         settings: JobSettings,
         storage: Arc<dyn Storage>,
         executor: E,
         observer: Box<dyn ActionObserver + Send>,
+        broadcasts: Arc<BroadcastStore>,
     ) -> JobActions<E> {
-        JobActions { settings, storage, executor, observer, actions: 0, cached: HashMap::new() }
+        let cached = HashMap::new();
+        JobActions { settings, storage, executor, observer, actions: 0, cached, broadcasts }
     }
 
     /// Run one action to its end.
@@ -77,6 +83,7 @@ impl<E: Executor> JobActions<E> {
         request: &ActionRequest,
         action: u32,
     ) -> Result<weft_abi::plan::ActionOutput, String> {
+        self.broadcasts.add(request.broadcasts.clone())?;
         for dataset in &request.unpersist {
             if self.cached.remove(dataset).is_some() {
                 self.executor.release_cached(&self.settings.job, *dataset);
@@ -98,6 +105,7 @@ impl<E: Executor> JobActions<E> {
             limits: s.limits,
             key: s.key.clone(),
             staging: output.as_ref().map(|o| o.staging().to_string()),
+            broadcasts: self.broadcasts.refs(),
         };
         let mut run = ActionRun::new(settings, graph);
         let reused = run.reuse_cached(&self.cached);

@@ -96,8 +96,15 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         key: ShuffleKey(LOCAL_JOB.into()),
         split_bytes: job.split_bytes,
     };
-    let executor = LocalExecutor::new(LOCAL_JOB, module.clone(), storage.clone(), job.workers);
-    let mut actions = JobActions::new(settings, storage, executor, job.observer);
+    let broadcasts = Arc::new(crate::broadcasts::BroadcastStore::default());
+    let executor = LocalExecutor::new(
+        LOCAL_JOB,
+        module.clone(),
+        storage.clone(),
+        job.workers,
+        broadcasts.clone(),
+    );
+    let mut actions = JobActions::new(settings, storage, executor, job.observer, broadcasts);
     let (handler, failed_action) = driver_handler(move |request| actions.run(request));
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));

@@ -20,6 +20,7 @@
 //!   principal, node links, the cluster's executor.
 
 pub mod action;
+pub mod broadcasts;
 pub mod cluster;
 pub mod driver;
 pub mod executor;

@@ -42,6 +42,7 @@ impl LocalExecutor {
         module: JobModule,
         storage: Arc<dyn Storage>,
         workers: usize,
+        broadcasts: Arc<crate::broadcasts::BroadcastStore>,
     ) -> LocalExecutor {
         let workers = workers.max(1);
         let shuffle = Arc::new(ShuffleStore::in_memory());
@@ -51,6 +52,7 @@ impl LocalExecutor {
             node_id: LOCAL_NODE.into(),
             shuffle_addr: String::new(),
             remote: None,
+            broadcasts,
         });
         let (work_tx, work_rx) = channel::<TaskSpec>();
         let work_rx = Arc::new(Mutex::new(work_rx));

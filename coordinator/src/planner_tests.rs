@@ -41,6 +41,7 @@ fn request(nodes: Vec<PlanNode>) -> ActionRequest {
         sink: call("collect"),
         kind: ActionKind::ToDriver,
         unpersist: vec![],
+        broadcasts: vec![],
     }
 }
 

@@ -15,6 +15,7 @@
 //! old session, which nobody can name any more); a refused join token or a coordinator of
 //! another cluster ends it.
 
+mod broadcasts;
 mod modules;
 mod shuffle;
 mod tasks;
@@ -88,6 +89,7 @@ pub(crate) struct NodeState {
     config: NodeConfig,
     storage: Arc<dyn Storage>,
     modules: modules::ModuleLoader,
+    broadcasts: Arc<broadcasts::BroadcastCache>,
     shuffle: Arc<ShuffleStore>,
     counters: Mutex<Counters>,
     /// Tasks running now, and the most ever at once.
@@ -123,6 +125,7 @@ impl NodeState {
             node_id: self.node_id(),
             shuffle_addr: self.shuffle_addr(),
             remote: Some(self.remote.clone()),
+            broadcasts: self.broadcasts.clone(),
         }
     }
 
@@ -173,6 +176,7 @@ pub async fn run_node(config: NodeConfig) -> Result<(), NodeError> {
         config: config.clone(),
         storage: Arc::new(data),
         modules: modules::ModuleLoader::new(Arc::new(engine)),
+        broadcasts: Arc::default(),
         shuffle: Arc::new(shuffle),
         counters: Default::default(),
         running: AtomicU32::new(0),

@@ -43,6 +43,8 @@ pub(crate) async fn run_and_answer(
     spec: TaskSpec,
     mut tx: quinn::SendStream,
 ) -> Result<(), TransportError> {
+    // What the description weighs: its guest work, inputs and references, never the values.
+    state.counters().task_spec_bytes += rmp_serde::to_vec(&spec).map_or(0, |b| b.len() as u64);
     let outcome = match take_slot(&state) {
         None => {
             state.counters().tasks_refused += 1;
@@ -106,6 +108,27 @@ async fn run(
         c.module_bytes_sent += loaded.fetched;
         c.compilations += 1;
         tracing::info!(hash = %spec.module_hash, bytes = loaded.fetched, "module fetched and compiled");
+    }
+    // The job's broadcast values, each fetched once per node (the first task that needs it).
+    for r in &spec.broadcasts {
+        let fetch = || async {
+            let request =
+                Request::FetchBroadcast { job: spec.id.job.clone(), hash: r.hash.clone() };
+            match transport::request(coordinator, &request).await {
+                Ok(Response::Broadcast(bytes)) => Ok(bytes),
+                Ok(Response::Refused { reason }) => Err(reason),
+                Ok(other) => Err(format!("unexpected answer {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let (_, fetched) = state.broadcasts.get(r, fetch).await.map_err(|e| {
+            TaskFailure::infrastructure(format!("node {node}: cannot get broadcast {}: {e}", r.id))
+        })?;
+        if fetched > 0 {
+            let mut c = state.counters();
+            c.broadcast_bytes += fetched;
+            c.broadcasts_fetched += 1;
+        }
     }
     let host = state.task_host();
     let module = loaded.module;

@@ -51,6 +51,15 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<SandboxState>> 
     )?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_BAD_ROWS, bad_rows)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_ACCUMULATE, accumulate)?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_BROADCAST_LEN,
+        |mut c: Caller<'_, SandboxState>, id: i64| -> wasmtime::Result<i64> {
+            let io = task_io(c.data_mut(), IMPORT_BROADCAST_LEN)?;
+            Ok(io.broadcasts.get(&(id as u64)).map_or(-1, |b| b.len() as i64))
+        },
+    )?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_BROADCAST_READ, broadcast_read)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_RUN_ACTION, run_action)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_REPLY_READ, reply_read)?;
     Ok(linker)
@@ -190,6 +199,22 @@ fn accumulate(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmt
     }
     let io = task_io(caller.data_mut(), IMPORT_ACCUMULATE)?;
     weft_abi::guest::merge_updates(&mut io.accumulators, &updates);
+    Ok(())
+}
+
+fn broadcast_read(mut caller: Caller<'_, SandboxState>, id: i64, ptr: u32) -> wasmtime::Result<()> {
+    let bytes = task_io(caller.data_mut(), IMPORT_BROADCAST_READ)?
+        .broadcasts
+        .get(&(id as u64))
+        .cloned()
+        .ok_or_else(|| wasmtime::format_err!("the task has no broadcast {id}"))?;
+    let mem = memory(&mut caller)?;
+    let at = ptr as usize;
+    let end = at.checked_add(bytes.len()).filter(|&e| e <= mem.data_size(&caller));
+    if end.is_none() {
+        wasmtime::bail!("broadcast_read: {} bytes at {ptr} are outside guest memory", bytes.len());
+    }
+    mem.data_mut(&mut caller)[at..at + bytes.len()].copy_from_slice(&bytes);
     Ok(())
 }
 

@@ -40,6 +40,6 @@ pub use error::{ModuleError, TaskError};
 pub use io::{BatchSource, InputError, OutputSpec, TaskOutput, VecSource};
 pub use module::{JobModule, module_hash};
 pub use module_cache::ModuleCache;
-pub use runner::{FetchBucket, SpecOutcome, TaskHost, run_spec};
+pub use runner::{BroadcastBlobs, FetchBucket, SpecOutcome, TaskHost, run_spec};
 pub use store::ActionHandler;
 pub use task::{DriverReport, TaskReport};

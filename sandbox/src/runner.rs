@@ -45,6 +45,15 @@ pub struct TaskHost {
     pub shuffle_addr: String,
     /// How pieces held elsewhere are fetched (`None`: everything is here).
     pub remote: Option<Arc<dyn FetchBucket>>,
+    /// The broadcast values this machine holds.
+    pub broadcasts: Arc<dyn BroadcastBlobs>,
+}
+
+/// Where a task's broadcast values are found on this machine (fetched, if need be, before the
+/// task starts).
+pub trait BroadcastBlobs: Send + Sync {
+    /// The bytes of the value `r` names, if they are here.
+    fn blob(&self, r: &weft_abi::task::BroadcastRef) -> Option<Bytes>;
 }
 
 /// What a task produced, ready to be reported.
@@ -88,7 +97,15 @@ pub fn run_spec(
         memory_limit: limits.memory_bytes,
         ..module.policy().clone()
     };
-    let report = module.clone().with_policy(policy).run_task(&spec.guest, inputs, output)?;
+    let mut broadcasts = std::collections::HashMap::with_capacity(spec.broadcasts.len());
+    for r in &spec.broadcasts {
+        let bytes = host.broadcasts.blob(r).ok_or_else(|| {
+            TaskError::Setup(format!("broadcast {} is not on this machine", r.id))
+        })?;
+        broadcasts.insert(r.id, bytes);
+    }
+    let module = module.clone().with_policy(policy);
+    let report = module.run_task(&spec.guest, inputs, output, broadcasts)?;
     let map_output = match (&report.output, &spec.output) {
         (TaskOutput::Buckets(receipt), OutputKind::Buckets { id, .. }) => Some(MapOutput {
             id: id.clone(),

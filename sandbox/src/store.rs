@@ -76,6 +76,8 @@ pub(crate) struct TaskIo {
     pub(crate) bad_rows: Option<(u64, String)>,
     /// Accumulator updates the task reported.
     pub(crate) accumulators: Vec<weft_abi::guest::AccumulatorUpdate>,
+    /// The job's broadcast values, by id.
+    pub(crate) broadcasts: std::collections::HashMap<u64, Bytes>,
     /// Operator labels by index (source, ops, sink), to name the one that failed.
     pub(crate) labels: Vec<String>,
 }

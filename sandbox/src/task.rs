@@ -42,6 +42,7 @@ impl JobModule {
         task: &GuestTask,
         inputs: Vec<Box<dyn BatchSource>>,
         output: OutputSpec,
+        broadcasts: std::collections::HashMap<u64, bytes::Bytes>,
     ) -> Result<TaskReport, TaskError> {
         let encoded = rmp_serde::to_vec(task)
             .map_err(|e| TaskError::Setup(format!("cannot encode the task: {e}")))?;
@@ -59,6 +60,7 @@ impl JobModule {
             output: sink,
             bad_rows: None,
             accumulators: Vec::new(),
+            broadcasts,
             labels,
         };
         let mut store = new_store(

@@ -17,7 +17,8 @@ impl<T: 'static> Dataset<T> {
     fn run(&self, sink: Call, kind: ActionKind) -> Result<ActionOutput> {
         let (plan, target) = build_plan(&self.node)?;
         let unpersist = crate::persist::take_unpersisted();
-        let request = ActionRequest { plan, target, sink, kind, unpersist };
+        let broadcasts = crate::broadcast::take_pending();
+        let request = ActionRequest { plan, target, sink, kind, unpersist, broadcasts };
         let bytes = rmp_serde::to_vec(&request)?;
         let reply = crate::host::run_action(&bytes)?;
         match rmp_serde::from_slice::<ActionReply>(&reply)? {

@@ -4,7 +4,7 @@ use crate::abi::CsvOptions;
 use crate::dataset::{NodeDef, encode_value};
 use crate::exec::{self, fn_ref_source, label, sources};
 use crate::plan::{InlineBatch, NodeKind, Source};
-use crate::{Accumulator, AccumulatorNumber, Dataset, Record};
+use crate::{Accumulator, AccumulatorNumber, Broadcast, Dataset, Record};
 use std::panic::Location;
 
 /// The job's handle on the engine. Create one at the start of `main`.
@@ -69,6 +69,17 @@ impl Context {
             vec![],
             NodeKind::Source { source: Source::Generated { partitions }, decode },
         ))
+    }
+
+    /// Send `value` to every node once, for closures to read (see [`Broadcast`]). It travels
+    /// with the next action, beside the plan; a task reads it with `value()`. At most 48 MiB
+    /// encoded: a larger value panics here, naming the limit.
+    #[track_caller]
+    pub fn broadcast<T: Record>(&self, value: T) -> Broadcast<T> {
+        match Broadcast::new(value) {
+            Ok(b) => b,
+            Err(e) => panic!("weft: {e}"),
+        }
     }
 
     /// A new accumulator of `u64`, `i64` or `f64`, starting at 0; `name` is for people

@@ -18,6 +18,8 @@ mod imports {
         pub fn panic(ptr: *const u8, len: usize);
         pub fn bad_rows(count: i64, ptr: *const u8, len: usize);
         pub fn accumulate(ptr: *const u8, len: usize);
+        pub fn broadcast_len(id: i64) -> i64;
+        pub fn broadcast_read(id: i64, ptr: *mut u8);
         pub fn run_action(ptr: *const u8, len: usize) -> i64;
         pub fn reply_read(ptr: *mut u8);
     }
@@ -81,6 +83,22 @@ pub(crate) fn accumulate(updates: &[u8]) {
     unsafe { imports::accumulate(updates.as_ptr(), updates.len()) }
 }
 
+/// The bytes of broadcast value `id`, if the task has it.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn broadcast(id: u64) -> Option<Vec<u8>> {
+    // SAFETY: the host writes exactly the announced number of bytes into our buffer.
+    unsafe {
+        let len = imports::broadcast_len(id as i64);
+        if len < 0 {
+            return None;
+        }
+        let mut buf = Vec::<u8>::with_capacity(len as usize);
+        imports::broadcast_read(id as i64, buf.as_mut_ptr());
+        buf.set_len(len as usize);
+        Some(buf)
+    }
+}
+
 /// Ask the host to run an action; returns the encoded reply.
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn run_action(request: &[u8]) -> Result<Vec<u8>, Error> {
@@ -115,6 +133,9 @@ mod native {
     }
     pub(crate) fn run_action(_request: &[u8]) -> Result<Vec<u8>, Error> {
         Err(Error::NotInSandbox)
+    }
+    pub(crate) fn broadcast(_id: u64) -> Option<Vec<u8>> {
+        None
     }
 }
 #[cfg(not(target_arch = "wasm32"))]

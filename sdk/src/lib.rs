@@ -44,6 +44,7 @@ use weft_abi::plan;
 
 mod accumulators;
 mod actions;
+mod broadcast;
 mod context;
 mod dataset;
 mod error;
@@ -70,6 +71,7 @@ static TASK_ALLOCATOR: task_alloc::TaskAllocator = task_alloc::TaskAllocator::ne
 
 pub use abi::CsvOptions;
 pub use accumulators::{Accumulator, AccumulatorNumber};
+pub use broadcast::Broadcast;
 pub use context::Context;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
@@ -78,7 +80,9 @@ pub use record::{Key, Record};
 
 /// Everything a job usually needs: `use weft::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Accumulator, Context, CsvOptions, Dataset, Key, Number, Record, Stats};
+    pub use crate::{
+        Accumulator, Broadcast, Context, CsvOptions, Dataset, Key, Number, Record, Stats,
+    };
 }
 
 /// Re-exported so jobs can derive `Serialize`/`Deserialize` without naming serde themselves.

@@ -300,3 +300,49 @@ fn a_cached_dataset_survives_the_loss_of_a_node_holding_its_blocks_between_two_a
     let read = format!("cache: 12 partitions kept from earlier actions, {blocks} computed");
     assert!(output.contains(&read), "no {read:?} in\n{output}");
 }
+
+/// The table `big_broadcast` builds, and the sum it computes over it.
+fn broadcast_sum(megabytes: usize) -> u64 {
+    let mut state = 7u64;
+    let table: Vec<u8> = (0..megabytes << 20)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect();
+    (0..60_000u64)
+        .map(|i| u64::from(table[(i.wrapping_mul(2_654_435_761) % table.len() as u64) as usize]))
+        .sum()
+}
+
+#[test]
+fn a_large_broadcast_reaches_each_node_once_and_task_descriptions_stay_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _nodes) = cluster(dir.path(), 2);
+    let run = submit(&c, "big_broadcast", &["20"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.lines().any(|l| l == format!("sum {}", broadcast_sum(20))),
+        "{}",
+        run.stdout
+    );
+    let status = counters(&c);
+    let tasks = status.nodes_sum("tasks");
+    assert!(tasks >= 60, "{tasks} tasks");
+    let table = 20u64 << 20;
+    for (node, _, fetched) in status.per_node("broadcasts_fetched") {
+        assert_eq!(fetched, 1, "node {node} fetched the broadcast {fetched} times");
+    }
+    for (node, _, bytes) in status.per_node("broadcast_bytes") {
+        assert!((table..table + 64).contains(&bytes), "node {node} fetched {bytes} bytes");
+    }
+    let sent = status.coordinator("broadcast_bytes");
+    assert!((2 * table..2 * table + 128).contains(&sent), "the coordinator sent {sent} bytes");
+    let per_task = status.nodes_sum("task_spec_bytes") / tasks;
+    eprintln!(
+        "{tasks} tasks; fetched per node {:?}; the coordinator sent {sent} bytes; {per_task} \
+         bytes per task description",
+        status.per_node("broadcast_bytes")
+    );
+    assert!(per_task < 16 << 10, "task descriptions of {per_task} bytes on average");
+}

@@ -331,6 +331,16 @@ fn check(case: &str, got: &Value, d: &RddData) -> Result<(), String> {
             let keys = RddData::set(&d.a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).len();
             exact(json!([400, sum, keys, 400, 400, 800]))
         }
+        "broadcast" => {
+            let largest = RddData::reduce(&d.b, i64::max);
+            let looked_up: Vec<(String, i64)> =
+                d.a.iter()
+                    .filter_map(|(k, v)| largest.get(k).map(|w| (k.clone(), v + w)))
+                    .collect();
+            let spread: i64 =
+                d.a.iter().filter_map(|(k, _)| largest.get(k)).map(|w| w.rem_euclid(3)).sum();
+            exact(json!([sorted(looked_up), spread]))
+        }
         "accumulators" => {
             let sum: i64 = d.nums.iter().sum();
             exact(json!([500, 500, 1000, sum, 250.0, true, 1005]))
@@ -456,6 +466,11 @@ fn actions_and_statistics_match_a_native_computation() {
         "stats_empty",
         "sum_overflow",
     ]);
+}
+
+#[test]
+fn broadcast_values_are_read_by_every_operator_that_takes_one() {
+    run_local(&["broadcast"]);
 }
 
 #[test]

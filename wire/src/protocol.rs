@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `Authenticate` | a client, first | the token's secret |
 //! | `Join` | a node without a certificate yet | the join token's secret |
-//! | `Register`, `Heartbeat`, `FetchModule` | a node | its client certificate (mutual TLS) |
+//! | `Register`, `Heartbeat`, `FetchModule`, `FetchBroadcast` | a node | its client certificate (mutual TLS) |
 //! | `ClusterStatus`, `HasModule`, `UploadModule`, `Submit`, `Follow`, `Jobs`, `JobStatus`, `Cancel` | a client | its connection's `Authenticate` |
 //! | `RunTask`, `ReleaseShuffle` | the coordinator, to a node (on the node's connection) | the node's trust in the CA |
 //! | `FetchBucket` | a node, to another node's shuffle service | both certificates, and the job's shuffle key |
@@ -158,6 +158,13 @@ pub enum Request {
     /// The coordinator asks a node to run a task. Answered by `TaskDone` and its result parts,
     /// or by `TaskFailed`.
     RunTask(Box<TaskSpec>),
+    /// A node asks for a broadcast value of a job it runs tasks of. Answered by `Broadcast`.
+    FetchBroadcast {
+        /// The job.
+        job: String,
+        /// The value's SHA-256 (hex).
+        hash: String,
+    },
     /// The coordinator tells a node that an action ended: its map outputs can go.
     ReleaseShuffle {
         /// The job.
@@ -239,6 +246,15 @@ pub struct Counters {
     pub shuffle_bytes_relayed: u64,
     /// Tasks run.
     pub tasks: u64,
+    /// Broadcast bytes sent to nodes (coordinator) or fetched from it (node).
+    #[serde(default)]
+    pub broadcast_bytes: u64,
+    /// Broadcast values sent (coordinator) or fetched (node).
+    #[serde(default)]
+    pub broadcasts_fetched: u64,
+    /// Bytes of the task descriptions a node was sent (their plans, inputs and references).
+    #[serde(default)]
+    pub task_spec_bytes: u64,
     /// Map outputs held right now, in memory or spilled (released when their action ends).
     pub map_outputs_held: u64,
     /// Map output bytes written to disk because the memory bound was reached.
@@ -301,6 +317,8 @@ pub enum Response {
     Jobs(Vec<JobInfo>),
     /// A module's bytes.
     Module(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A broadcast value's bytes.
+    Broadcast(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A task succeeded; `batches` batches of results follow as [`Response::ResultPart`]s.
     TaskDone {
         /// Where its map output is kept.

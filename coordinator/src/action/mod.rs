@@ -48,6 +48,8 @@ pub struct ActionSettings {
     pub key: ShuffleKey,
     /// Where the parts of a saving action go (its staging directory).
     pub staging: Option<String>,
+    /// The job's broadcast values, by reference, for every task.
+    pub broadcasts: Vec<weft_abi::task::BroadcastRef>,
 }
 
 /// What people following the action may want to know.
@@ -230,6 +232,7 @@ impl ActionRun {
             guest,
             inputs,
             output,
+            broadcasts: s.broadcasts.clone(),
         })
     }
 

@@ -45,6 +45,7 @@ fn settings(action: u32) -> ActionSettings {
         limits: TaskLimits { timeout_ms: 1000, memory_bytes: 1 << 20, result_bytes: 1 << 20 },
         key: ShuffleKey("key".into()),
         staging: None,
+        broadcasts: vec![],
     }
 }
 

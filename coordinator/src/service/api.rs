@@ -199,6 +199,25 @@ impl CoordinatorApi {
         Ok(bytes)
     }
 
+    /// A broadcast value of a running job, by hash, for a node.
+    pub fn fetch_broadcast(
+        &self,
+        p: &Principal,
+        job: &str,
+        hash: &str,
+    ) -> Result<bytes::Bytes, ApiError> {
+        self.node_id(p, "fetching broadcasts")?;
+        let bytes = self
+            .live
+            .get(job)
+            .and_then(|j| j.broadcasts.by_hash(hash))
+            .ok_or_else(|| ApiError::NotFound(format!("job {job} has no broadcast {hash}")))?;
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.broadcast_bytes += bytes.len() as u64;
+        c.broadcasts_fetched += 1;
+        Ok(bytes)
+    }
+
     /// The nodes and the coordinator's counters.
     pub fn cluster_status(&self, p: &Principal) -> Result<(Vec<NodeInfo>, Counters), ApiError> {
         self.admin(p)?;

@@ -91,6 +91,9 @@ pub async fn handle(
                 .await
                 .map(|b| Response::Module(b.to_vec())))
         }
+        Request::FetchBroadcast { job, hash } => {
+            one(api.fetch_broadcast(&p, &job, &hash).map(|b| Response::Broadcast(b.to_vec())))
+        }
         Request::ClusterStatus => one(api
             .cluster_status(&p)
             .map(|(nodes, counters)| Response::ClusterStatus { nodes, counters })),

@@ -103,6 +103,10 @@ async fn nodes_and_clients_may_each_do_only_their_own_part() {
         reason(ask(&f, &admin, Request::FetchModule { hash: "0".repeat(64) }).await)
             .contains("node certificate")
     );
+    let broadcast = Request::FetchBroadcast { job: "job-1".into(), hash: "0".repeat(64) };
+    assert!(reason(ask(&f, &admin, broadcast.clone()).await).contains("node certificate"));
+    // A node asking for a value no running job has is told so.
+    assert!(reason(ask(&f, &node, broadcast).await).contains("has no broadcast"));
     // The node registers and heartbeats; the client sees it with its slots.
     let Response::Registered { node_id } = ask(&f, &node, register).await else { panic!() };
     assert_eq!(Principal::Node(node_id.clone()), node);

@@ -80,6 +80,8 @@ pub struct LiveJob {
     /// Woken whenever an event is added.
     pub notify: tokio::sync::Notify,
     cancelled: AtomicBool,
+    /// Its broadcast values, which its nodes fetch.
+    pub broadcasts: std::sync::Arc<crate::broadcasts::BroadcastStore>,
 }
 
 impl LiveJob {
@@ -90,6 +92,7 @@ impl LiveJob {
             log: Mutex::new(JobLog::new(LOG_CAP)),
             notify: tokio::sync::Notify::new(),
             cancelled: AtomicBool::new(false),
+            broadcasts: Default::default(),
         }
     }
 

@@ -120,7 +120,9 @@ fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key
     };
     let executor = RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone());
     let observer = Box::new(LogObserver(job.clone()));
-    let mut actions = JobActions::new(settings, api.storage.clone(), executor, observer);
+    let broadcasts = job.broadcasts.clone();
+    let mut actions =
+        JobActions::new(settings, api.storage.clone(), executor, observer, broadcasts);
     let this_job = job.clone();
     let (handler, failure) = driver_handler(move |request| {
         if this_job.is_cancelled() {
@@ -141,6 +143,7 @@ fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key
         let error = error.unwrap_or_else(|| format!("exit status {exit_code}"));
         (JobState::Failed, exit_code, Some(error))
     };
+    job.broadcasts.clear();
     tracing::info!(job = %job.id, exit_code, "job finished");
     if let Err(e) = api.jobs.finish(&job.id, state, error.clone()) {
         tracing::error!(job = %job.id, error = %e, "cannot record how the job ended");

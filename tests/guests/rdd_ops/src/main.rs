@@ -305,6 +305,22 @@ fn run(ctx: &Context, case: &str) -> weft::Result<Value> {
             let again = parsed.count()?;
             json!([n, sum, keys, after, again, computed.value()])
         }
+        // A lookup table broadcast to the tasks: per key of `a`, the largest value of `b`.
+        "broadcast" => {
+            let largest: std::collections::HashMap<String, i64> =
+                b().reduce_by_key(|x, y| x.max(y)).collect()?.into_iter().collect();
+            let table = ctx.broadcast(largest);
+            let looked_up = a()
+                .filter_with(table.clone(), |t, (k, _): &(String, i64)| t.value().contains_key(k))
+                .map_with(table.clone(), |t, (k, v): (String, i64)| {
+                    let w = t.value()[&k];
+                    (k, v + w)
+                });
+            let spread = a().flat_map_with(table, |t, (k, v): (String, i64)| {
+                t.value().get(&k).map(|w| vec![v; (w.rem_euclid(3)) as usize]).unwrap_or_default()
+            });
+            json!([sorted(looked_up.collect()?), spread.count()?])
+        }
         other => panic!("no case {other:?}"),
     })
 }
