@@ -11,6 +11,7 @@ echo "    $ weft run word_count.wasm --data-dir . -- 'docs/*.md' 15"
 "$WEFT" run "$GUESTS/word_count.wasm" --data-dir . -- 'docs/*.md' 15
 
 echo
-echo "==> flights: average departure delay per carrier (a 1-in-30 sample of nycflights13)"
+echo "==> flights: average departure delay per carrier (joined with the airlines' names) and the"
+echo "    ten busiest routes (a 1-in-30 sample of nycflights13)"
 echo "    $ weft run flights.wasm --data-dir guest-examples/flights/data -- flights-sample.csv.gz airlines.csv"
 "$WEFT" run "$GUESTS/flights.wasm" --data-dir guest-examples/flights/data -- flights-sample.csv.gz airlines.csv
