@@ -57,6 +57,7 @@ mod partitions;
 mod persist;
 mod record;
 mod sets;
+pub mod sketch;
 mod sorting;
 #[cfg(any(
     test,

@@ -220,7 +220,15 @@ impl Storage for DataDir {
 
     fn abort_output(&self, output: &StagedOutput) {
         if let Ok(staging) = self.existing(&output.staging) {
-            let _ = std::fs::remove_dir_all(staging);
+            // Moved out of its name first: a task still writing a part (an action that failed
+            // does not wait for its tasks) then cannot add a file while the directory is being
+            // removed, which would leave it behind, not empty.
+            let aborted = staging.with_extension("aborted");
+            let doomed = match std::fs::rename(&staging, &aborted) {
+                Ok(()) => aborted,
+                Err(_) => staging,
+            };
+            let _ = std::fs::remove_dir_all(doomed);
         }
     }
 }

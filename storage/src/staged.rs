@@ -45,3 +45,45 @@ impl Drop for StagedDir {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DataDir;
+    use weft_abi::task::PartTarget;
+
+    #[test]
+    fn an_aborted_output_leaves_nothing_while_a_straggler_still_writes_parts() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let storage: Arc<dyn Storage> = Arc::new(DataDir::new(dir.path()).unwrap());
+            let staged = StagedDir::create(storage.clone(), "out").unwrap();
+            let first =
+                PartTarget { staging: staged.staging().to_string(), partition: 0, attempt: 0 };
+            // A task that goes on after its action failed: part after part, until it cannot
+            // (or for half a second at most).
+            let straggler = std::thread::spawn({
+                let storage = storage.clone();
+                let start = std::time::Instant::now();
+                move || {
+                    for attempt in 0.. {
+                        if start.elapsed() > std::time::Duration::from_millis(500) {
+                            return;
+                        }
+                        let target = PartTarget { attempt, ..first.clone() };
+                        let Ok(mut part) = storage.part_writer(&target) else { return };
+                        if part.write(b"x\n").is_err() || part.commit().is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            drop(staged);
+            straggler.join().unwrap();
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert!(left.is_empty(), "round {round}: {left:?} left behind");
+        }
+    }
+}

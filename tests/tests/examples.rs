@@ -298,3 +298,51 @@ fn weblog_samples_the_same_lines_for_the_same_input_and_counts_its_hosts() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("FRACTION must be a number between 0 and 1"), "{}", bad.stderr);
 }
+
+#[test]
+fn engagement_ratios_from_hyperloglog_sketches_match_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = guest("engagement");
+    weft_run(&module, dir.path(), &[], &["generate", "pings", "3000"]).assert_ok();
+    std::fs::write(dir.path().join("pings/broken"), "not a ping\n").unwrap();
+    let run = weft_run(&module, dir.path(), &["--workers", "2"], &["pings/*"]);
+    run.assert_ok();
+    // Exact counts, from the files, with sets.
+    type Days = HashMap<u32, std::collections::HashSet<String>>;
+    let mut seen: HashMap<(String, String), Days> = HashMap::new();
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir.path().join("pings")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_string_lossy().starts_with("part-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let f: Vec<&str> = line.split(',').collect();
+            let day: u32 = f[1].parse::<u32>().unwrap() - 20_260_201;
+            for (segment, value) in ["os", "country", "channel"].iter().zip(&f[2..5]) {
+                let days = seen.entry((segment.to_string(), value.to_string())).or_default();
+                days.entry(day).or_default().insert(f[0].to_string());
+            }
+            lines += 1;
+        }
+    }
+    assert!(lines > 10_000, "{lines} pings");
+    let mut checked = 0;
+    for line in run.stdout.lines().skip(1).filter(|l| !l.ends_with("skipped")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (dau, mau, ratio): (f64, f64, f64) =
+            (f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap());
+        let days = &seen[&(f[0].to_string(), f[1].to_string())];
+        let exact_mau = days.values().flatten().collect::<std::collections::HashSet<_>>().len();
+        let exact_dau = days.values().map(|c| c.len()).sum::<usize>() as f64 / 28.0;
+        // Four standard errors of a precision-14 sketch (0.81% each), and a little rounding.
+        let close = |got: f64, want: f64| (got - want).abs() <= 0.033 * want + 0.6;
+        assert!(close(mau, exact_mau as f64), "{line}: MAU {exact_mau}");
+        assert!(close(dau, exact_dau), "{line}: DAU {exact_dau}");
+        let exact_ratio = exact_dau / exact_mau as f64;
+        assert!((ratio - exact_ratio).abs() <= 0.07 * exact_ratio + 0.001, "{line}: {exact_ratio}");
+        checked += 1;
+    }
+    assert_eq!(checked, seen.len(), "one line per segment value:\n{}", run.stdout);
+    assert!(run.stdout.ends_with("1 lines skipped\n"), "{}", run.stdout);
+}

@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 
 /// The hash that both picks a key's shuffle bucket and places it in a [`CombineTable`]: FxHash,
 /// deterministic, so every instance of a module agrees on it.
-pub(crate) fn hash_of<K: Hash>(key: &K) -> u64 {
+pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
     let mut h = FxHasher::default();
     key.hash(&mut h);
     h.finish()
