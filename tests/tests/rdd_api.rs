@@ -252,6 +252,17 @@ fn check(case: &str, got: &Value, d: &RddData) -> Result<(), String> {
         "fold" => exact(json!(d.nums.iter().sum::<i64>())),
         "aggregate" => exact(json!([d.nums.iter().sum::<i64>(), d.nums.len()])),
         "count_by_value" => exact(json!(RddData::counts(&d.words_a))),
+        "for_each" => {
+            let ok = got[0] == json!(true);
+            let err = got[1].as_str().is_some_and(|e| e.contains("is over 9000"));
+            let counts = [got[2].clone(), got[3].clone()];
+            let want = [json!(d.nums.len()), json!(d.nums.iter().filter(|x| **x >= 0).count())];
+            if ok && err && counts == want {
+                Ok(())
+            } else {
+                Err("f must run on every record".into())
+            }
+        }
         "for_each_with" => {
             let ok = got[0] == json!(true);
             let err = got[1].as_str().is_some_and(|e| e.contains("is over the limit"));
@@ -456,6 +467,7 @@ fn actions_and_statistics_match_a_native_computation() {
         "fold",
         "aggregate",
         "count_by_value",
+        "for_each",
         "for_each_with",
         "sum",
         "stats",

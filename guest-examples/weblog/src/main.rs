@@ -3,7 +3,8 @@
 //! lines are skipped and counted with an accumulator), requests and bytes of the TOP (default
 //! 10) busiest hosts, the day with the most bytes served and the resource requested by the most
 //! distinct hosts. With FRACTION (between 0 and 1) it also looks at a random sample of that
-//! share of the lines (the same for the same input, seed 7): its size and its distinct hosts.
+//! share of the lines (the same for the same input, seed 7), cached for the two actions that
+//! read it: its size and its distinct hosts.
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,8 @@ fn main() -> weft::Result<()> {
         println!("most widely requested resource: {path} {hosts} hosts");
     }
     if let Some(fraction) = fraction {
-        let sampled = ctx.text_file(path).sample(false, fraction, 7);
+        // Two actions read the sample: cached, it is read and drawn once.
+        let sampled = ctx.text_file(path).sample(false, fraction, 7).cache();
         let hosts = sampled.flat_map(|line: String| parse(&line).map(|r| r.host.to_string()));
         let (lines, distinct) = (sampled.count()?, hosts.distinct().count()?);
         println!("sample of {fraction}: {lines} lines, {distinct} distinct hosts");

@@ -195,6 +195,14 @@ fn run(ctx: &Context, case: &str) -> weft::Result<Value> {
             let counts = lines(ctx, "words_a.txt", 3).count_by_value()?;
             json!(counts.into_iter().collect::<BTreeMap<_, _>>())
         }
+        "for_each" => {
+            let fine = nums(ctx).for_each(|x: i64| assert!(x.abs() <= 10_000));
+            let over = nums(ctx).for_each(|x: i64| assert!(x < 9_000, "{x} is over 9000"));
+            // `persist` is `cache`: the dataset is kept for the second action.
+            let kept = nums(ctx).persist();
+            let (n, m) = (kept.count()?, kept.filter(|x: &i64| *x >= 0).count()?);
+            json!([fine.is_ok(), over.err().map(|e| e.to_string()), n, m])
+        }
         "for_each_with" => {
             let max = nums(ctx).max()?.unwrap_or(0);
             let fine = nums(ctx).for_each_with(max, |max: &i64, x: i64| assert!(x <= *max));
