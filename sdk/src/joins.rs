@@ -12,6 +12,16 @@ use crate::pairs::{shuffle_node, side};
 use crate::{Dataset, Key, Record};
 use std::panic::Location;
 
+/// Every pair of a value of `vs` and one of `ws`, made by `pair`: the records of one key of a
+/// join.
+fn cross<V, W, R>(vs: &[V], ws: &[W], pair: impl Fn(&V, &W) -> R) -> Vec<R> {
+    let mut out = Vec::with_capacity(vs.len() * ws.len());
+    for v in vs {
+        out.extend(ws.iter().map(|w| pair(v, w)));
+    }
+    out
+}
+
 // The record types are the API's contract (Spark's shapes); naming them would hide them.
 #[allow(clippy::type_complexity)]
 impl<K: Key, V: Record> Dataset<(K, V)> {
@@ -50,13 +60,7 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
     {
         let name = label("join", Location::caller());
         self.cogroup_as(other, name.clone()).flat_map_values_as(
-            |(vs, ws): (Vec<V>, Vec<W>)| {
-                let mut out = Vec::with_capacity(vs.len() * ws.len());
-                for v in &vs {
-                    out.extend(ws.iter().map(|w| (v.clone(), w.clone())));
-                }
-                out
-            },
+            |(vs, ws): (Vec<V>, Vec<W>)| cross(&vs, &ws, |v, w| (v.clone(), w.clone())),
             name,
         )
     }
@@ -77,11 +81,7 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
                 if ws.is_empty() {
                     return vs.into_iter().map(|v| (v, None)).collect();
                 }
-                let mut out = Vec::with_capacity(vs.len() * ws.len());
-                for v in &vs {
-                    out.extend(ws.iter().map(|w| (v.clone(), Some(w.clone()))));
-                }
-                out
+                cross(&vs, &ws, |v, w| (v.clone(), Some(w.clone())))
             },
             name,
         )
@@ -103,11 +103,7 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
                 if vs.is_empty() {
                     return ws.into_iter().map(|w| (None, w)).collect();
                 }
-                let mut out = Vec::with_capacity(vs.len() * ws.len());
-                for v in &vs {
-                    out.extend(ws.iter().map(|w| (Some(v.clone()), w.clone())));
-                }
-                out
+                cross(&vs, &ws, |v, w| (Some(v.clone()), w.clone()))
             },
             name,
         )
@@ -133,11 +129,7 @@ impl<K: Key, V: Record> Dataset<(K, V)> {
                 if vs.is_empty() {
                     return ws.into_iter().map(|w| (None, Some(w))).collect();
                 }
-                let mut out = Vec::with_capacity(vs.len() * ws.len());
-                for v in &vs {
-                    out.extend(ws.iter().map(|w| (Some(v.clone()), Some(w.clone()))));
-                }
-                out
+                cross(&vs, &ws, |v, w| (Some(v.clone()), Some(w.clone())))
             },
             name,
         )
