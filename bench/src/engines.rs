@@ -57,8 +57,8 @@ impl Engine {
 
 /// What a workload needs to be run by any engine.
 pub struct JobSpec<'a> {
-    /// The workload's name (`wordcount`, `weblog`, `flights`): the native subcommand's and the
-    /// PySpark script's.
+    /// The workload's name (`wordcount`, `weblog`, …): the native subcommand's and the PySpark
+    /// script's.
     pub workload: &'a str,
     /// The Weft guest module's name.
     pub module: &'a str,
@@ -68,6 +68,11 @@ pub struct JobSpec<'a> {
     pub top: Option<usize>,
     /// Extra environment for the PySpark script.
     pub env: Vec<(&'static str, String)>,
+    /// More files or directories of the data directory the job takes, after its input.
+    pub extra: Vec<&'a str>,
+    /// The output directory (one of `extra`) when the answer is what the job wrote there: it is
+    /// removed before each run, and checked and removed after it.
+    pub output: Option<&'a str>,
 }
 
 /// One measured run: its times, memory and answer.
@@ -139,13 +144,20 @@ impl Engines {
     /// Run `spec` once on `engine`.
     pub fn run(&self, engine: Engine, spec: &JobSpec) -> anyhow::Result<Run> {
         let module = self.modules.join(format!("{}.wasm", spec.module));
+        // Weft jobs name files inside the data directory; the other engines get full paths.
         let mut job_args = vec![spec.file.to_string()];
+        job_args.extend(spec.extra.iter().map(|f| f.to_string()));
         job_args.extend(spec.top.map(|n| n.to_string()));
         let input = self.data.join(spec.file);
+        let extra: Vec<PathBuf> = spec.extra.iter().map(|f| self.data.join(f)).collect();
+        let output = spec.output.map(|o| self.data.join(o));
+        if let Some(dir) = &output {
+            remove_output(dir)?;
+        }
         let (mut cmd, watch) = match engine {
             Engine::Native => {
                 let mut cmd = Command::new(std::env::current_exe()?);
-                cmd.arg("native").arg(spec.workload).arg(&input);
+                cmd.arg("native").arg(spec.workload).arg(&input).args(&extra);
                 cmd.args(["--top", &spec.top.unwrap_or(10).to_string()]);
                 (cmd, Vec::new())
             }
@@ -172,7 +184,7 @@ impl Engines {
                 let mut cmd = Command::new(python);
                 cmd.arg(script);
                 cmd.args(["--api", if engine == Engine::SparkRdd { "rdd" } else { "df" }]);
-                cmd.args(["--top", &spec.top.unwrap_or(10).to_string()]).arg(&input);
+                cmd.args(["--top", &spec.top.unwrap_or(10).to_string()]).arg(&input).args(&extra);
                 cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
                 (cmd, Vec::new())
             }
@@ -180,7 +192,26 @@ impl Engines {
         let m = measure::run(&mut cmd, &watch)
             .with_context(|| format!("{} on {}", engine.label(), spec.workload))?;
         let job = job_time(engine, &m)?;
-        Ok(Run { job, end_to_end: m.wall, peak_rss: m.peak_rss, answer: m.stdout })
+        let answer = match &output {
+            Some(dir) => {
+                let answer = crate::records::check_sorted(dir).with_context(|| {
+                    format!("{} on {}: checking its output", engine.label(), spec.workload)
+                })?;
+                remove_output(dir)?;
+                answer
+            }
+            None => m.stdout,
+        };
+        Ok(Run { job, end_to_end: m.wall, peak_rss: m.peak_rss, answer })
+    }
+}
+
+fn remove_output(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", dir.display()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Weft's benchmarks. Every figure is measured against a baseline in the same run, and every
 //! engine's answer is checked against the others' before a time is printed.
 //!
-//! - `compare`: the three workloads (word count, web-log analysis, flights) on PySpark (RDD and
-//!   DataFrame APIs), `weft run`, a Weft cluster on loopback and a native loop, side by side.
+//! - `compare`: the workloads (word count, web-log analysis, flights, flights ⋈ airlines, a
+//!   sort) on PySpark (RDD and DataFrame APIs), `weft run`, a Weft cluster on loopback and a
+//!   native loop, side by side.
 //! - `wordcount`: `weft run` vs the job's closures in a native single-threaded loop.
 //! - `cluster`: a coordinator and two nodes on loopback vs `weft run`, node-to-node shuffle
 //!   throughput, and submit-to-result latency of a tiny job.
@@ -16,8 +17,10 @@ mod flights_data;
 mod logs;
 mod measure;
 mod native;
+mod records;
 mod report;
 mod wordcount;
+mod workloads;
 
 use clap::{Parser, Subcommand};
 

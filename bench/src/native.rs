@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 /// Options of the hidden `native` subcommand.
 #[derive(clap::Args)]
 pub struct Args {
-    /// `wordcount`, `weblog` or `flights`.
+    /// `wordcount`, `weblog`, `flights`, `join` or `sort`.
     workload: String,
     /// The input file.
     path: PathBuf,
+    /// The join's airlines file; the sort's output directory.
+    extra: Option<PathBuf>,
     /// How many top entries to print (word count: words, web log: hosts).
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -28,6 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "wordcount" => word_count(&args.path, args.top)?,
         "weblog" => weblog(&args.path, args.top)?,
         "flights" => flights(&args.path)?,
+        "join" => join(&args.path, args.extra.as_deref().context("join needs an airlines file")?)?,
+        "sort" => sort(&args.path, args.extra.as_deref().context("sort needs an output dir")?)?,
         other => bail!("unknown workload {other:?}"),
     };
     print!("{answer}");
@@ -131,4 +135,79 @@ pub fn flights(path: &Path) -> anyhow::Result<String> {
         writeln!(out, "{c} {n} {delayed} {avg:.2}")?;
     }
     Ok(out)
+}
+
+/// Every flight with its airline's name (a hash lookup: the native form of the join), then the
+/// totals per airline, printed like the `flights_join` job.
+pub fn join(flights: &Path, airlines: &Path) -> anyhow::Result<String> {
+    let mut names: FxHashMap<String, String> = FxHashMap::default();
+    let mut reader = csv::Reader::from_reader(open(airlines)?);
+    for row in reader.records() {
+        let row = row.with_context(|| format!("bad row in {}", airlines.display()))?;
+        names.insert(row[0].to_string(), row[1].to_string());
+    }
+    let mut reader = csv::Reader::from_reader(open(flights)?);
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| {
+        headers.iter().position(|h| h == name).with_context(|| format!("no {name} column"))
+    };
+    let (carrier, delay) = (column("carrier")?, column("dep_delay")?);
+    let mut totals: FxHashMap<&str, (u64, u64, f64)> = FxHashMap::default();
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record)? {
+        let Some((code, _)) = names.get_key_value(&record[carrier]) else { continue };
+        let t = totals.entry(code.as_str()).or_default();
+        t.0 += 1;
+        match &record[delay] {
+            "NA" | "" => {}
+            d => {
+                t.1 += 1;
+                t.2 += d.parse::<f64>().with_context(|| format!("bad dep_delay {d:?}"))?;
+            }
+        }
+    }
+    let mut rows: Vec<(&str, u64, u64, f64)> = totals
+        .into_iter()
+        .map(|(c, (n, departed, sum))| {
+            (c, n, departed, if departed > 0 { sum / departed as f64 } else { f64::NAN })
+        })
+        .collect();
+    rows.sort_by(|a, b| b.3.total_cmp(&a.3).then_with(|| a.0.cmp(b.0)));
+    let mut out = String::from("carrier flights departed avg_delay name\n");
+    for (c, n, departed, avg) in rows {
+        writeln!(out, "{c} {n} {departed} {avg:.2} {}", names[c])?;
+    }
+    Ok(out)
+}
+
+/// The records sorted by key in memory and written to `out/part-00000`; prints nothing (the
+/// answer is read back from the file, as for every engine).
+pub fn sort(input: &Path, out: &Path) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    let mut records: Vec<(u64, u64)> = Vec::new();
+    let mut reader = open(input)?;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    anyhow::ensure!(line.trim_end() == "key,value", "{}: no key,value header", input.display());
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        let text = line.trim_end();
+        let parsed = text
+            .split_once(',')
+            .and_then(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+            .with_context(|| format!("{}: bad record {text:?}", input.display()))?;
+        records.push(parsed);
+    }
+    records.sort_unstable();
+    std::fs::create_dir_all(out)?;
+    let file = std::fs::File::create(out.join("part-00000"))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    for (k, v) in records {
+        writeln!(w, "{k},{v}")?;
+    }
+    w.flush()?;
+    Ok(String::new())
 }

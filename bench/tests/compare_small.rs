@@ -16,7 +16,8 @@ fn every_engine_agrees_on_every_workload_at_a_small_size() {
     let dir = tempfile::tempdir().expect("temp dir");
     let results = dir.path().join("RESULTS.md");
     let mut cmd = bench();
-    cmd.args(["compare", "--size-mb", "2", "--runs", "1", "--results"]).arg(&results);
+    cmd.args(["compare", "--size-mb", "2", "--sort-records", "100000", "--runs", "1"]);
+    cmd.arg("--results").arg(&results);
     cmd.arg("--work-dir").arg(dir.path().join("work"));
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if !ci {
@@ -25,7 +26,7 @@ fn every_engine_agrees_on_every_workload_at_a_small_size() {
     let out = cmd.output().expect("weft-bench runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "weft-bench compare failed:\n{stderr}");
-    for workload in ["wordcount", "weblog", "flights"] {
+    for workload in ["wordcount", "weblog", "flights", "join", "sort"] {
         assert!(
             stderr.contains(&format!("{workload}: all engines computed the same answer")),
             "{workload} not checked:\n{stderr}"
@@ -38,11 +39,12 @@ fn every_engine_agrees_on_every_workload_at_a_small_size() {
     for engine in engines.iter().take(if spark { 5 } else { 3 }) {
         // One row per workload.
         let rows = report.lines().filter(|l| l.starts_with(&format!("| {engine} |"))).count();
-        assert_eq!(rows, 3, "{engine} rows in:\n{report}");
+        assert_eq!(rows, 5, "{engine} rows in:\n{report}");
     }
     // The answers themselves are sane: the web log's malformed lines were found and skipped.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Input: 2 MB of generated access log"), "{stdout}");
+    assert!(stdout.contains("Input: 100000 records of random keys"), "{stdout}");
 }
 
 #[test]
