@@ -70,6 +70,12 @@ pub struct TaskSpec {
     /// The job's broadcast values, by reference (the values reach a node once, apart).
     #[serde(default)]
     pub broadcasts: Vec<BroadcastRef>,
+    /// The data root of the tenant the job runs for: a directory name inside the node's data
+    /// directory, or an absolute path (a tenant given its own `--data-dir`). `None`: the node's
+    /// data directory (jobs submitted with the admin token). The node checks it and confines
+    /// every path of the task to it.
+    #[serde(default)]
+    pub data_root: Option<String>,
 }
 
 /// A broadcast value by reference: what a task's description carries instead of the value.

@@ -1,4 +1,5 @@
-//! `weft submit`, `weft jobs`, `weft status` and `weft cancel`: clients of a coordinator.
+//! `weft submit`, `weft jobs`, `weft status`, `weft cancel` and `weft logs`: clients of a
+//! coordinator (`weft tenant` is in `tenants.rs`).
 //!
 //! A client connects trusting only the CA its token names, authenticates the connection once
 //! with the token, then sends its requests. `--json` prints what the coordinator answered as
@@ -8,7 +9,7 @@ use crate::server::{resolve, runtime};
 use anyhow::bail;
 use std::io::Write;
 use std::process::ExitCode;
-use weft_wire::pki::{Token, TokenKind};
+use weft_wire::pki::Token;
 use weft_wire::protocol::{JobEvent, JobInfo, NodeInfo, Request, Response};
 use weft_wire::transport::{self, ClientEndpoint, ServerTrust};
 
@@ -18,9 +19,18 @@ pub struct ClientArgs {
     /// The coordinator's address.
     #[arg(long)]
     coordinator: String,
-    /// The admin token (the coordinator's `admin-token` file).
+    /// The admin token (the coordinator's `admin-token` file) or a tenant's token (printed by
+    /// `weft tenant create`).
     #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
     token: String,
+}
+
+#[derive(clap::Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The job: its log from the start, followed until it ends (the last MiB is kept after).
+    job: String,
 }
 
 #[derive(clap::Args)]
@@ -60,21 +70,28 @@ pub struct SubmitArgs {
     /// Stream the job's output and progress, and exit with its status.
     #[arg(long)]
     follow: bool,
+    /// Memory each task may use, MiB (default: the tenant's cap, else the coordinator's
+    /// `--memory-limit`); more than the tenant's cap is refused.
+    #[arg(long)]
+    memory_limit: Option<u64>,
+    /// How long each task may run, seconds (default and cap as for `--memory-limit`).
+    #[arg(long)]
+    task_timeout: Option<u64>,
     /// Arguments for the job, after `--`.
     #[arg(last = true)]
     args: Vec<String>,
 }
 
 /// An authenticated connection to the coordinator.
-struct Client {
+pub(crate) struct Client {
     conn: quinn::Connection,
     _endpoint: ClientEndpoint,
 }
 
 impl Client {
-    async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+    pub(crate) async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
         let addr = resolve(&args.coordinator)?;
-        let token = Token::parse(&args.token, TokenKind::Admin)?;
+        let token = Token::parse_client(&args.token)?;
         let endpoint =
             transport::client_endpoint(ServerTrust::PinnedCa(token.ca_fingerprint.clone()), None)?;
         let conn = transport::connect(&endpoint, addr).await?;
@@ -83,7 +100,7 @@ impl Client {
         Ok(client)
     }
 
-    async fn request(&self, request: Request) -> anyhow::Result<Response> {
+    pub(crate) async fn request(&self, request: Request) -> anyhow::Result<Response> {
         match transport::request(&self.conn, &request).await? {
             Response::Refused { reason } => bail!("the coordinator refused: {reason}"),
             other => Ok(other),
@@ -100,7 +117,8 @@ impl Client {
 
 fn print_jobs(jobs: &[JobInfo]) {
     for j in jobs {
-        let error = j.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default();
+        let error = j.error.as_deref().or(j.waiting.as_deref());
+        let error = error.map(|e| format!("  {e}")).unwrap_or_default();
         println!(
             "{:<8} {:<10} {:>6}s  {}{error}",
             j.id,
@@ -111,7 +129,7 @@ fn print_jobs(jobs: &[JobInfo]) {
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -218,8 +236,14 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             client.request(Request::UploadModule { hash: hash.clone(), wasm }).await?;
             eprintln!("uploaded module {}", &hash[..12]);
         }
-        let Response::Submitted { job_id } =
-            client.request(Request::Submit { hash, args: args.args }).await?
+        let Response::Submitted { job_id } = client
+            .request(Request::Submit {
+                hash,
+                args: args.args,
+                memory_limit_mib: args.memory_limit,
+                task_timeout_secs: args.task_timeout,
+            })
+            .await?
         else {
             bail!("unexpected answer");
         };
@@ -229,6 +253,14 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         follow(&client, &job_id).await
+    })
+}
+
+/// `weft logs JOB`: the job's log; exits with 0 once it is all printed, whatever the job did.
+pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = Client::connect(&args.client).await?;
+        follow(&client, &args.job).await.map(|_| ExitCode::SUCCESS)
     })
 }
 

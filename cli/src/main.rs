@@ -1,13 +1,14 @@
 //! The `weft` command line: `run` (embedded engine, `run.rs` and its progress display in
 //! `progress.rs`), `coordinator` and `node` (the cluster's processes, `server.rs`), `submit`,
-//! `jobs`, `status` and `cancel` (clients of a coordinator, `client.rs`). Errors are `anyhow`
-//! here, at the binary's edge.
+//! `jobs`, `status`, `cancel` and `logs` (clients of a coordinator, `client.rs`), `tenant`
+//! (`tenants.rs`). Errors are `anyhow` here, at the binary's edge.
 
 mod client;
 mod limits;
 mod progress;
 mod run;
 mod server;
+mod tenants;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,11 @@ enum Command {
     Cancel(client::CancelArgs),
     /// Show the cluster's nodes and counters, or one job.
     Status(client::StatusArgs),
+    /// Print a job's log from its start, following it until it ends.
+    Logs(client::LogsArgs),
+    /// Manage the cluster's tenants (admin token).
+    #[command(subcommand)]
+    Tenant(tenants::TenantCommand),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,8 @@ fn main() -> ExitCode {
         Command::Jobs(args) => client::jobs(args),
         Command::Cancel(args) => client::cancel(args),
         Command::Status(args) => client::status(args),
+        Command::Logs(args) => client::logs(args),
+        Command::Tenant(command) => tenants::run(command),
     };
     match result {
         Ok(code) => code,

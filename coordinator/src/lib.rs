@@ -10,12 +10,16 @@
 //! - [`scheduler`]: which task of an action runs next, attempts and retries (a state machine).
 //! - [`action`]: one action as a state machine ([`action::ActionRun`]), and the loop that runs
 //!   it on an [`executor::Executor`].
-//! - [`slots`]: one ledger of task slots for the whole cluster, shared by all jobs.
+//! - [`slots`]: one ledger of task slots for the whole cluster, shared by all jobs; who may take
+//!   a free slot is [`fair_share`]'s rule (tenants' caps and weights, max-min between jobs).
 //! - [`driver`]: serving a driver's actions (plan, stage the output, run, commit).
 //! - [`local`] and [`job`]: the embedded engine behind `weft run` — an executor of worker
 //!   threads, and a whole job run on it.
 //! - [`service`]: the coordinator's operations behind one API type, for an authenticated
-//!   principal: nodes, modules, jobs. Transport adapters only translate.
+//!   principal (the admin, a tenant, a node): nodes, tenants, modules, jobs. Transport adapters
+//!   only translate.
+//! - [`state`]: what survives a restart — the job history, tenants and module ownership — in
+//!   one embedded database.
 //! - [`cluster`]: the coordinator on the network — QUIC connections authenticated once into a
 //!   principal, node links, the cluster's executor.
 
@@ -24,6 +28,7 @@ pub mod broadcasts;
 pub mod cluster;
 pub mod driver;
 pub mod executor;
+pub mod fair_share;
 pub mod job;
 pub mod local;
 pub mod planner;
@@ -31,5 +36,6 @@ pub mod scheduler;
 pub mod service;
 pub mod slots;
 pub mod stages;
+pub mod state;
 
 pub use job::{JobOutcome, LocalJob, RunError, run_local};

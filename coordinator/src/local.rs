@@ -146,7 +146,7 @@ impl Executor for LocalExecutor {
     }
 
     fn unreserve(&mut self, slot: SlotGrant) {
-        self.ledger.release(&slot.node, &self.job);
+        self.ledger.release(&slot.node, &self.job, Instant::now());
     }
 
     fn launch(&mut self, slot: SlotGrant, task: TaskSpec) {
@@ -161,12 +161,12 @@ impl Executor for LocalExecutor {
 
     fn next_event(&mut self, timeout: Duration) -> Result<Option<ExecutorEvent>, ExecutorError> {
         if let Some(outcome) = self.unstarted.pop_front() {
-            self.ledger.release(&outcome.node, &self.job);
+            self.ledger.release(&outcome.node, &self.job, Instant::now());
             return Ok(Some(ExecutorEvent::Finished(outcome)));
         }
         match self.outcomes.recv_timeout(timeout) {
             Ok(outcome) => {
-                self.ledger.release(&outcome.node, &self.job);
+                self.ledger.release(&outcome.node, &self.job, Instant::now());
                 Ok(Some(ExecutorEvent::Finished(outcome)))
             }
             Err(RecvTimeoutError::Timeout) => Ok(None),

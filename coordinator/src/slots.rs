@@ -4,12 +4,9 @@
 //!
 //! A job takes a slot with [`SlotLedger::try_acquire`] before it launches a task and gives it
 //! back with [`SlotLedger::release`] when the task's outcome arrives — whether or not the job
-//! still wants that outcome. Free slots are shared by max-min fairness: a job is refused a slot
-//! while another job that runs fewer tasks is waiting for one, so a job with thousands of tasks
-//! cannot starve a small one that arrives later. A job counts as waiting from the moment it is
-//! refused until it takes a slot, says it no longer wants one, or has not asked again for
-//! [`WAIT_EXPIRY`] (a job that stopped asking must not hold the others back). Weights and quotas
-//! per tenant belong here too.
+//! still wants that outcome. Who may take a free slot is [`crate::fair_share`]'s call: tenants'
+//! caps, weighted shares between tenants, max-min between one tenant's jobs, so that a job with
+//! thousands of tasks cannot starve a small one that arrives later.
 //!
 //! A node whose task just failed for the machine's reasons (it was full, its disk failed, it
 //! could not load the module) gets no task for [`PAUSE_AFTER_FAILURE`], so that the retry goes
@@ -17,11 +14,11 @@
 //! and so that a node the ledger wrongly thinks free (it still runs tasks of an earlier session)
 //! is asked at most once a pause, not in a tight loop.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::fair_share::{Refusal, Shares};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How long a refused job counts as waiting without asking again.
-pub const WAIT_EXPIRY: Duration = Duration::from_secs(2);
+pub use crate::fair_share::WAIT_EXPIRY;
 /// How long a node is passed over after one of its tasks failed for the machine's reasons.
 pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Most slots one node may offer.
@@ -35,17 +32,11 @@ struct NodeSlots {
     paused_until: Option<Instant>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct JobShare {
-    running: u32,
-    waiting_since: Option<Instant>,
-}
-
 /// Slots of every node, and who uses them.
 #[derive(Debug, Default)]
 pub struct SlotLedger {
     nodes: BTreeMap<String, NodeSlots>,
-    jobs: HashMap<String, JobShare>,
+    shares: Shares,
 }
 
 impl SlotLedger {
@@ -87,20 +78,19 @@ impl SlotLedger {
 
     /// Tasks `job` runs now.
     pub fn running(&self, job: &str) -> u32 {
-        self.jobs.get(job).map_or(0, |j| j.running)
+        self.shares.running(job)
     }
 
-    /// A slot for `job`, on the node with the most free slots, if one is free and no job
-    /// running fewer tasks waits for it. Refused, the job counts as waiting.
+    /// The tenants' shares (caps, weights, which job is whose, slot-seconds used).
+    pub fn shares(&mut self) -> &mut Shares {
+        &mut self.shares
+    }
+
+    /// A slot for `job`, on the node with the most free slots, if one is free and the fair
+    /// share lets the job have it. Refused for want of a slot or of share, the job counts as
+    /// waiting; refused for its tenant's cap, it does not.
     pub fn try_acquire(&mut self, job: &str, now: Instant) -> Option<String> {
-        let mine = self.running(job);
-        let someone_poorer = self.jobs.iter().any(|(other, share)| {
-            other != job
-                && share.running < mine
-                && share
-                    .waiting_since
-                    .is_some_and(|t| now.saturating_duration_since(t) < WAIT_EXPIRY)
-        });
+        let allowed = self.shares.may_take(job, now);
         // The freest node that is not paused.
         let node = self
             .nodes
@@ -108,45 +98,34 @@ impl SlotLedger {
             .filter(|(_, n)| n.used < n.slots && n.paused_until.is_none_or(|t| now >= t))
             .max_by_key(|(id, n)| (n.slots - n.used, std::cmp::Reverse(id.as_str())))
             .map(|(id, _)| id.clone());
-        let share = self.jobs.entry(job.to_string()).or_default();
-        match node {
-            Some(node) if !someone_poorer => {
-                share.running += 1;
-                share.waiting_since = None;
+        match (node, allowed) {
+            (Some(node), Ok(())) => {
+                self.shares.took(job, now);
                 self.nodes.get_mut(&node).expect("chosen above").used += 1;
                 Some(node)
             }
-            _ => {
-                // The mark is renewed at every refusal: it expires only once the job stops asking.
-                share.waiting_since = Some(now);
+            (_, Err(why)) => {
+                self.shares.refused(job, why, now);
+                None
+            }
+            (None, Ok(())) => {
+                self.shares.refused(job, Refusal::Yield, now);
                 None
             }
         }
     }
 
-    /// The task `job` ran on `node` ended (or never started).
-    pub fn release(&mut self, node: &str, job: &str) {
+    /// The task `job` ran on `node` ended (or never started) at `now`.
+    pub fn release(&mut self, node: &str, job: &str, now: Instant) {
         if let Some(n) = self.nodes.get_mut(node) {
             n.used = n.used.saturating_sub(1);
         }
-        if let Some(share) = self.jobs.get_mut(job) {
-            share.running = share.running.saturating_sub(1);
-        }
-        self.forget_idle(job);
+        self.shares.gave_back(job, now);
     }
 
     /// `job` does not want a slot now.
     pub fn stop_waiting(&mut self, job: &str) {
-        if let Some(share) = self.jobs.get_mut(job) {
-            share.waiting_since = None;
-        }
-        self.forget_idle(job);
-    }
-
-    fn forget_idle(&mut self, job: &str) {
-        if self.jobs.get(job).is_some_and(|s| s.running == 0 && s.waiting_since.is_none()) {
-            self.jobs.remove(job);
-        }
+        self.shares.stop_waiting(job);
     }
 }
 
@@ -174,7 +153,7 @@ mod tests {
         assert_eq!((ledger.running("a"), ledger.running("b")), (2, 2), "shared fairly");
         assert_eq!(ledger.free(), 0);
         let (job, node) = granted.pop().unwrap();
-        ledger.release(&node, job);
+        ledger.release(&node, job, now);
         assert_eq!(ledger.free(), 1);
     }
 
@@ -187,7 +166,7 @@ mod tests {
             assert!(ledger.try_acquire("big", now).is_some());
         }
         assert_eq!(ledger.try_acquire("small", now), None, "all slots busy");
-        ledger.release("n1", "big");
+        ledger.release("n1", "big", now);
         assert_eq!(ledger.try_acquire("big", now), None, "the slot is kept for the waiting job");
         assert_eq!(ledger.try_acquire("small", now).as_deref(), Some("n1"));
         assert_eq!((ledger.running("big"), ledger.running("small")), (2, 1));
@@ -207,7 +186,7 @@ mod tests {
             now += Duration::from_millis(200);
             assert_eq!(ledger.try_acquire("small", now), None);
         }
-        ledger.release("n1", "big");
+        ledger.release("n1", "big", now);
         assert_eq!(ledger.try_acquire("big", now), None, "ten seconds of asking still count");
         assert!(ledger.try_acquire("small", now).is_some());
     }
@@ -222,7 +201,7 @@ mod tests {
         assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("good"));
         assert_eq!(ledger.try_acquire("a", now), None, "not even when it is the only free one");
         let later = now + PAUSE_AFTER_FAILURE;
-        ledger.release("good", "a");
+        ledger.release("good", "a", now);
         assert_eq!(ledger.try_acquire("a", later).as_deref(), Some("bad"), "the pause is over");
         ledger.set_node("huge", u32::MAX);
         assert_eq!(ledger.capacity(), 5 + MAX_NODE_SLOTS);
@@ -236,12 +215,12 @@ mod tests {
         assert!(ledger.try_acquire("big", now).is_some());
         assert!(ledger.try_acquire("big", now).is_some());
         assert_eq!(ledger.try_acquire("small", now), None);
-        ledger.release("n1", "big");
+        ledger.release("n1", "big", now);
         assert_eq!(ledger.try_acquire("big", now), None, "kept for the waiting job");
         let later = now + WAIT_EXPIRY + Duration::from_millis(1);
         assert!(ledger.try_acquire("big", later).is_some(), "its waiting mark expired");
         assert_eq!(ledger.try_acquire("small", later), None);
-        ledger.release("n1", "big");
+        ledger.release("n1", "big", now);
         ledger.stop_waiting("small");
         assert!(ledger.try_acquire("big", later).is_some(), "it said it no longer waits");
     }
@@ -257,7 +236,7 @@ mod tests {
         ledger.remove_node("n2");
         assert_eq!((ledger.capacity(), ledger.free()), (1, 1));
         // The outcome of the task on the lost node still ends the job's share.
-        ledger.release("n2", "a");
+        ledger.release("n2", "a", now);
         assert_eq!(ledger.running("a"), 0);
         assert_eq!(ledger.try_acquire("a", now).as_deref(), Some("n1"));
         assert_eq!(ledger.try_acquire("a", now), None);

@@ -117,16 +117,37 @@ impl NodeState {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What a task running here sees.
-    fn task_host(&self) -> TaskHost {
-        TaskHost {
-            storage: self.storage.clone(),
+    /// What a task running here sees: the node's data directory, or the tenant's data root the
+    /// task names, checked here: a name must be one plain directory name inside the data
+    /// directory (no `..`, no separator), and every path the task opens is confined to the root
+    /// it resolves to (symlinks included) by [`DataDir`].
+    fn task_host(&self, data_root: Option<&str>) -> Result<TaskHost, String> {
+        let storage: Arc<dyn Storage> = match data_root {
+            None => self.storage.clone(),
+            Some(root) => {
+                let path = std::path::Path::new(root);
+                let dir = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    let mut parts = path.components();
+                    match (parts.next(), parts.next()) {
+                        (Some(std::path::Component::Normal(_)), None) => {
+                            self.config.data_dir.join(path)
+                        }
+                        _ => return Err(format!("refused the task's data root {root:?}")),
+                    }
+                };
+                Arc::new(DataDir::new(&dir).map_err(|e| format!("data root {root:?}: {e}"))?)
+            }
+        };
+        Ok(TaskHost {
+            storage,
             shuffle: self.shuffle.clone(),
             node_id: self.node_id(),
             shuffle_addr: self.shuffle_addr(),
             remote: Some(self.remote.clone()),
             broadcasts: self.broadcasts.clone(),
-        }
+        })
     }
 
     /// A connection to another node's shuffle service: the open one, or a new one (no lock is

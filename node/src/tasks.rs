@@ -130,7 +130,9 @@ async fn run(
             c.broadcasts_fetched += 1;
         }
     }
-    let host = state.task_host();
+    let host = state
+        .task_host(spec.data_root.as_deref())
+        .map_err(|e| TaskFailure::job(format!("node {node}: {e}")))?;
     let module = loaded.module;
     let outcome = tokio::task::spawn_blocking(move || run_spec(&module, &spec, &host)).await;
     state.counters().tasks += 1;

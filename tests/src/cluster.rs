@@ -103,8 +103,18 @@ impl Coordinator {
 
     /// [`start`](Self::start) with more `weft coordinator` options.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Coordinator {
+        Coordinator::start_at(dir, &format!("127.0.0.1:{}", free_port()), extra)
+    }
+
+    /// Start one again on the state of `dir` and the address it had (after a kill), so that
+    /// its nodes find it again.
+    pub fn restart(dir: &Path, addr: &str) -> Coordinator {
+        Coordinator::start_at(dir, addr, &[])
+    }
+
+    fn start_at(dir: &Path, addr: &str, extra: &[&str]) -> Coordinator {
         std::fs::create_dir_all(dir).expect("coordinator directory");
-        let addr = format!("127.0.0.1:{}", free_port());
+        let addr = addr.to_string();
         let state = dir.join("state");
         let data = dir.join("data");
         std::fs::create_dir_all(&data).expect("data directory");

@@ -42,9 +42,15 @@ pub enum PkiError {
     /// A token is not of the expected form.
     #[error("malformed {kind} token: expected weft-{kind}-<secret>-<fingerprint>")]
     BadToken {
-        /// `join` or `admin`.
+        /// `join`, `admin` or `tenant`.
         kind: &'static str,
     },
+    /// A client's token is neither an admin nor a tenant token.
+    #[error(
+        "malformed token: expected weft-admin-<secret>-<fingerprint> or \
+         weft-tenant-<secret>-<fingerprint>"
+    )]
+    BadClientToken,
 }
 
 fn cert_err(e: impl std::fmt::Display) -> PkiError {
@@ -94,6 +100,8 @@ pub enum TokenKind {
     Join,
     /// Lets a client submit and administer.
     Admin,
+    /// Lets a client act as one tenant.
+    Tenant,
 }
 
 impl TokenKind {
@@ -101,6 +109,7 @@ impl TokenKind {
         match self {
             TokenKind::Join => "join",
             TokenKind::Admin => "admin",
+            TokenKind::Tenant => "tenant",
         }
     }
 }
@@ -128,6 +137,13 @@ impl Token {
             }
             _ => Err(bad),
         }
+    }
+
+    /// Parse a client's token: an admin or a tenant token.
+    pub fn parse_client(text: &str) -> Result<Token, PkiError> {
+        Token::parse(text, TokenKind::Admin)
+            .or_else(|_| Token::parse(text, TokenKind::Tenant))
+            .map_err(|_| PkiError::BadClientToken)
     }
 
     /// The token as text.

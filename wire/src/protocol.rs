@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use weft_abi::task::{MapOutput, MapOutputId, ShuffleKey, TaskFailure, TaskSpec};
 
 /// Version of this protocol; peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame read from a connection that has not authenticated: enough for a hello, a
 /// token and a certificate signing request, nothing a stranger could use to make us allocate.
@@ -132,6 +132,12 @@ pub enum Request {
         hash: String,
         /// Arguments for the job's `main`.
         args: Vec<String>,
+        /// Memory a task may use, MiB (default: the tenant's cap, else the coordinator's).
+        #[serde(default)]
+        memory_limit_mib: Option<u64>,
+        /// How long a task may run, seconds (default: as memory).
+        #[serde(default)]
+        task_timeout_secs: Option<u64>,
     },
     /// Stream a job's events from its start until it ends.
     Follow {
@@ -149,6 +155,34 @@ pub enum Request {
     Cancel {
         /// The job.
         job_id: String,
+    },
+    /// Add a tenant (admin). Answered by `TenantToken`.
+    CreateTenant {
+        /// Its name.
+        name: String,
+        /// Its caps and share.
+        limits: crate::tenancy::TenantLimits,
+        /// Its data root (default: a directory of its name in the data directory).
+        data_dir: Option<String>,
+    },
+    /// Every tenant (admin). Answered by `Tenants`.
+    ListTenants,
+    /// Change a tenant (admin). Answered by `Tenants` with it.
+    UpdateTenant {
+        /// The tenant.
+        name: String,
+        /// What changes.
+        change: crate::tenancy::TenantChange,
+    },
+    /// Remove a tenant (admin). Answered by `Tenants` with it.
+    DeleteTenant {
+        /// The tenant.
+        name: String,
+    },
+    /// A new token for a tenant; the old one stops working (admin). Answered by `TenantToken`.
+    RotateTenantToken {
+        /// The tenant.
+        name: String,
     },
     /// A node asks for a module's bytes.
     FetchModule {
@@ -217,12 +251,16 @@ pub enum JobEvent {
 pub struct JobInfo {
     /// Identifier.
     pub id: String,
+    /// The tenant it runs for (`admin` for jobs submitted with the admin token).
+    pub tenant: String,
     /// The module's hash.
     pub module_hash: String,
-    /// `running`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     pub state: String,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it waits (`queued` jobs).
+    pub waiting: Option<String>,
     /// Seconds since it was submitted.
     pub age_secs: u64,
     /// Seconds it ran (so far, if it still runs).
@@ -315,6 +353,15 @@ pub enum Response {
     Event(JobEvent),
     /// Jobs.
     Jobs(Vec<JobInfo>),
+    /// Tenants.
+    Tenants(Vec<crate::tenancy::TenantInfo>),
+    /// A tenant's new token: shown this once.
+    TenantToken {
+        /// The tenant.
+        name: String,
+        /// Its token.
+        token: String,
+    },
     /// A module's bytes.
     Module(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A broadcast value's bytes.

@@ -233,6 +233,8 @@ impl ActionRun {
             inputs,
             output,
             broadcasts: s.broadcasts.clone(),
+            // Set by the cluster's executor for a tenant's job.
+            data_root: None,
         })
     }
 

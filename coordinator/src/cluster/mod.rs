@@ -237,7 +237,7 @@ async fn serve_stream(
         Principal::Node(id) => {
             Some(Arc::new(QuicNodeLink { node_id: id.clone(), conn: conn.clone() }))
         }
-        Principal::Admin => None,
+        Principal::Admin | Principal::Tenant(_) => None,
     };
     match handler::handle(api, &principal, request, link).await {
         Reply::One(response) => transport::respond(tx, &response).await,

@@ -3,19 +3,22 @@
 //! Methods that read or write files, or compile, say so ("blocking"): async callers run them on
 //! blocking threads.
 
-use super::jobs::{IdSequence, JobRecord, JobState, JobStore, MemoryJobStore};
+use super::jobs::{JobRecord, JobState, JobStore};
 use super::live::{LiveJob, LiveJobs};
 use super::modules::ModuleStore;
 use super::nodes::{NodeLink, NodePool};
 use super::run_job::{self, JobEnv};
 use super::{ApiError, Principal};
 use crate::slots::MAX_NODE_SLOTS;
+use crate::state::StateDb;
+use crate::state::job_table::DbJobStore;
+use crate::state::module_owners::ModuleOwners;
+use crate::state::tenants::TenantTable;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
-use weft_abi::limits::{MAX_JOB_ARGS, MAX_JOB_ARGS_BYTES};
 use weft_sandbox::{Engine, ModuleCache, SandboxPolicy};
 use weft_storage::{DataDir, Storage};
 use weft_wire::pki::{ClusterPki, fingerprint, secrets_match};
@@ -24,9 +27,10 @@ use weft_wire::protocol::{Counters, JobEvent, JobInfo, NodeInfo};
 /// How the coordinator is set up.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Where the CA, tokens, modules and compiled modules are kept.
+    /// Where the CA, tokens, the state database, modules and compiled modules are kept.
     pub state_dir: PathBuf,
-    /// Where jobs' paths are resolved.
+    /// Where the admin's jobs' paths are resolved, and tenants' data directories are made by
+    /// default.
     pub data_dir: PathBuf,
     /// Sandbox limits of every job.
     pub policy: SandboxPolicy,
@@ -38,14 +42,16 @@ pub struct ApiConfig {
 pub struct CoordinatorApi {
     pki: ClusterPki,
     pub(super) pool: Arc<NodePool>,
-    modules: ModuleStore,
-    jobs: Arc<dyn JobStore>,
-    live: Arc<LiveJobs>,
-    engine: Engine,
-    config: ApiConfig,
+    pub(super) modules: ModuleStore,
+    pub(super) jobs: Arc<dyn JobStore>,
+    tenants: TenantTable,
+    owners: ModuleOwners,
+    pub(super) live: Arc<LiveJobs>,
+    pub(super) engine: Engine,
+    pub(super) config: ApiConfig,
     counters: Mutex<Counters>,
     /// What drivers of jobs are started with.
-    env: JobEnv,
+    pub(super) env: JobEnv,
 }
 
 /// Longest node name accepted at join.
@@ -71,21 +77,26 @@ impl CoordinatorApi {
         let compiled = ModuleCache::open(&config.state_dir.join("compiled")).map_err(internal)?;
         let engine =
             Engine::new().map_err(|e| internal(e.to_string()))?.with_module_cache(compiled);
-        let ids = IdSequence::open(&config.state_dir).map_err(|e| internal(e.to_string()))?;
+        let db = StateDb::open(&config.state_dir).map_err(|e| internal(e.to_string()))?;
+        let jobs = DbJobStore::open(db.clone(), Some(&config.state_dir))
+            .map_err(|e| internal(e.to_string()))?;
         let storage: Arc<dyn Storage> = Arc::new(data);
         let env = JobEnv {
             pool: Arc::default(),
-            jobs: Arc::new(MemoryJobStore::new(ids)),
+            jobs: Arc::new(jobs),
             live: Arc::default(),
             storage,
             runtime,
             result_limit: config.result_limit,
+            queue: Arc::default(),
         };
         Ok(Arc::new(CoordinatorApi {
             pki,
             pool: env.pool.clone(),
             modules,
             jobs: env.jobs.clone(),
+            tenants: TenantTable::new(db.clone()),
+            owners: ModuleOwners::new(db),
             live: env.live.clone(),
             engine,
             config,
@@ -99,12 +110,29 @@ impl CoordinatorApi {
         &self.pki
     }
 
-    /// The principal a token secret stands for.
+    /// The job history.
+    pub(super) fn job_store(&self) -> &Arc<dyn JobStore> {
+        &self.jobs
+    }
+
+    /// The tenants.
+    pub(super) fn tenants(&self) -> &TenantTable {
+        &self.tenants
+    }
+
+    /// The coordinator's data directory.
+    pub(super) fn data_root(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The principal a token secret stands for (blocking: reads the database).
     pub fn authenticate(&self, secret: &str) -> Result<Principal, ApiError> {
         if secrets_match(secret, &self.pki.admin_token.secret) {
-            Ok(Principal::Admin)
-        } else {
-            Err(denied("invalid token"))
+            return Ok(Principal::Admin);
+        }
+        match self.tenant_for_secret(secret)? {
+            Some(name) => Ok(Principal::Tenant(name)),
+            None => Err(denied("invalid token (wrong, revoked or replaced by a newer one)")),
         }
     }
 
@@ -149,10 +177,23 @@ impl CoordinatorApi {
         }
     }
 
-    fn admin(&self, p: &Principal) -> Result<(), ApiError> {
+    pub(super) fn admin(&self, p: &Principal) -> Result<(), ApiError> {
         match p {
             Principal::Admin => Ok(()),
             _ => Err(denied("this needs the admin token")),
+        }
+    }
+
+    /// The admin or a tenant that still exists: who may upload, submit and see jobs. Returns
+    /// the tenant, if it is one.
+    pub(super) fn client<'p>(&self, p: &'p Principal) -> Result<Option<&'p str>, ApiError> {
+        match p {
+            Principal::Admin => Ok(None),
+            Principal::Tenant(name) => {
+                self.tenant_record(name)?;
+                Ok(Some(name))
+            }
+            Principal::Node(_) => Err(denied("this needs an admin or tenant token")),
         }
     }
 
@@ -225,66 +266,46 @@ impl CoordinatorApi {
         Ok((self.pool.status(Instant::now()), counters))
     }
 
-    /// Whether a module is stored (blocking).
+    /// Whether a module is stored, for `p`: a tenant is told only of modules it uploaded itself
+    /// (blocking).
     pub fn has_module(&self, p: &Principal, hash: &str) -> Result<bool, ApiError> {
-        self.admin(p)?;
-        Ok(self.modules.has(hash))
+        Ok(match self.client(p)? {
+            None => self.modules.has(hash),
+            Some(tenant) => {
+                self.modules.has(hash)
+                    && self
+                        .owners
+                        .owns(hash, tenant)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?
+            }
+        })
     }
 
-    /// Store a module (blocking).
+    /// Store a module (blocking). Bytes stored already are not stored again; a tenant becomes
+    /// one of the module's owners.
     pub fn upload_module(&self, p: &Principal, hash: &str, wasm: Vec<u8>) -> Result<(), ApiError> {
-        self.admin(p)?;
-        self.modules.put(hash, wasm).map_err(ApiError::Invalid)
-    }
-
-    /// Start a job of a stored module (blocking: compiles the module if needed); returns its id.
-    pub fn submit(&self, p: &Principal, hash: &str, args: Vec<String>) -> Result<String, ApiError> {
-        self.admin(p)?;
-        let bytes: usize = args.iter().map(String::len).sum();
-        if args.len() > MAX_JOB_ARGS || bytes > MAX_JOB_ARGS_BYTES {
-            return Err(ApiError::Invalid(format!(
-                "a job takes at most {MAX_JOB_ARGS} arguments of {MAX_JOB_ARGS_BYTES} bytes in all \
-                 ({} arguments, {bytes} bytes given)",
-                args.len()
-            )));
+        let tenant = self.client(p)?;
+        self.modules.put(hash, wasm).map_err(ApiError::Invalid)?;
+        if let Some(tenant) = tenant {
+            self.owners.add(hash, tenant).map_err(|e| ApiError::Internal(e.to_string()))?;
         }
-        let module = self
-            .modules
-            .compiled(&self.engine, hash)
-            .map_err(ApiError::Invalid)?
-            .with_policy(self.config.policy.clone());
-        let (id, seq) = self.jobs.next_id().map_err(|e| ApiError::Internal(e.to_string()))?;
-        let record = JobRecord {
-            id: id.clone(),
-            seq,
-            module_hash: hash.to_string(),
-            args: args.clone(),
-            state: JobState::Running,
-            error: None,
-            submitted: SystemTime::now(),
-            ended: None,
-        };
-        self.jobs.insert(record).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let live = self.live.add(&id);
-        if let Err(e) = run_job::start(self.env.clone(), live, module, args) {
-            let error = format!("cannot start the driver: {e}");
-            let _ = self.jobs.finish(&id, JobState::Failed, Some(error.clone()));
-            self.live.ended(&id);
-            return Err(ApiError::Internal(error));
-        }
-        Ok(id)
+        Ok(())
     }
 
-    fn record(&self, p: &Principal, id: &str) -> Result<JobRecord, ApiError> {
-        self.admin(p)?;
-        self.jobs.get(id).ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
+    /// A job `p` may see; another tenant's job is "no job", as one that does not exist.
+    pub(super) fn record(&self, p: &Principal, id: &str) -> Result<JobRecord, ApiError> {
+        self.client(p)?;
+        self.jobs
+            .get(id)
+            .filter(|j| Self::may_see(p, j))
+            .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
     }
 
-    /// Every job kept, oldest first.
+    /// Every job kept that `p` may see, oldest first.
     pub fn jobs(&self, p: &Principal) -> Result<Vec<JobInfo>, ApiError> {
-        self.admin(p)?;
+        self.client(p)?;
         let now = SystemTime::now();
-        Ok(self.jobs.list().iter().map(|j| j.info(now)).collect())
+        Ok(self.jobs.list().iter().filter(|j| Self::may_see(p, j)).map(|j| j.info(now)).collect())
     }
 
     /// One job.
@@ -292,9 +313,23 @@ impl CoordinatorApi {
         Ok(self.record(p, id)?.info(SystemTime::now()))
     }
 
-    /// Stop a job: its running action fails, and no later one starts.
+    /// Stop a job: its running action fails, and no later one starts; a queued job leaves the
+    /// queue and ends at once.
     pub fn cancel(&self, p: &Principal, id: &str) -> Result<JobInfo, ApiError> {
         let record = self.record(p, id)?;
+        if let Some(queued) = self.env.queue.remove(id) {
+            let error = Some(run_job::CANCELLED.to_string());
+            let finished = JobEvent::Finished { exit_code: 1, error: error.clone() };
+            let mut kept = queued.live.log().since(0).0;
+            kept.push(finished.clone());
+            let _ = self.jobs.finish_with_log(id, JobState::Cancelled, error, kept);
+            queued.live.push(finished);
+            self.pool.ledger().shares().forget_job(id);
+            self.live.ended(id);
+            tracing::info!(job = %id, "queued job cancelled");
+            let record = self.jobs.get(id).unwrap_or(record);
+            return Ok(record.info(SystemTime::now()));
+        }
         if let Some(job) = self.live.get(id) {
             job.cancel();
             tracing::info!(job = %id, "job cancelled");
@@ -302,13 +337,24 @@ impl CoordinatorApi {
         Ok(record.info(SystemTime::now()))
     }
 
-    /// Follow a job's log from its start.
+    /// Follow a job's log from its start: live while the coordinator holds it, else the last
+    /// MiB kept in the state database when the job ended.
     pub fn follow(&self, p: &Principal, id: &str) -> Result<JobFollower, ApiError> {
         self.record(p, id)?;
-        let job = self
-            .live
-            .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("the log of {id} is no longer kept")))?;
+        let job = match self.live.get(id) {
+            Some(job) => job,
+            None => {
+                let saved = self
+                    .jobs
+                    .saved_log(id)
+                    .ok_or_else(|| ApiError::NotFound(format!("the log of {id} is not kept")))?;
+                let job = Arc::new(LiveJob::new(id));
+                for event in saved {
+                    job.push(event);
+                }
+                job
+            }
+        };
         Ok(JobFollower { job, next: 0 })
     }
 

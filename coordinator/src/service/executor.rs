@@ -29,6 +29,8 @@ pub(crate) struct RemoteExecutor {
     rx: Receiver<ExecutorEvent>,
     listener: u64,
     slots_changed: Arc<AtomicBool>,
+    /// The tenant's data root every task is told.
+    data_root: Option<String>,
 }
 
 impl RemoteExecutor {
@@ -36,10 +38,11 @@ impl RemoteExecutor {
         pool: Arc<NodePool>,
         job: Arc<LiveJob>,
         runtime: tokio::runtime::Handle,
+        data_root: Option<String>,
     ) -> RemoteExecutor {
         let (tx, rx) = channel();
         let (listener, slots_changed) = pool.listen(tx.clone());
-        RemoteExecutor { pool, job, runtime, tx, rx, listener, slots_changed }
+        RemoteExecutor { pool, job, runtime, tx, rx, listener, slots_changed, data_root }
     }
 
     fn check_cancelled(&self) -> Result<(), ExecutorError> {
@@ -72,11 +75,12 @@ impl Executor for RemoteExecutor {
     }
 
     fn unreserve(&mut self, slot: SlotGrant) {
-        self.pool.ledger().release(&slot.node, &self.job.id);
+        self.pool.ledger().release(&slot.node, &self.job.id, Instant::now());
         self.pool.broadcast(ExecutorEvent::SlotsChanged);
     }
 
-    fn launch(&mut self, slot: SlotGrant, task: TaskSpec) {
+    fn launch(&mut self, slot: SlotGrant, mut task: TaskSpec) {
+        task.data_root.clone_from(&self.data_root);
         let node = slot.node;
         let pool = self.pool.clone();
         let tx = self.tx.clone();
@@ -93,7 +97,7 @@ impl Executor for RemoteExecutor {
             // machine's reasons (or could not serve its input) is passed over for a moment.
             {
                 let mut ledger = pool.ledger();
-                ledger.release(&node, &job);
+                ledger.release(&node, &job, Instant::now());
                 match &result {
                     Err(f) if matches!(f.kind, FailureKind::Infrastructure | FailureKind::Busy) => {
                         ledger.pause(&node, Instant::now())

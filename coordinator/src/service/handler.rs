@@ -109,11 +109,41 @@ pub async fn handle(
                 .await
                 .map(|()| Response::ModuleStored))
         }
-        Request::Submit { hash, args } => {
+        Request::Submit { hash, args, memory_limit_mib, task_timeout_secs } => {
             let api = api.clone();
-            one(blocking(move || api.submit(&p, &hash, args))
+            let ask = super::JobAsk { memory_limit_mib, task_timeout_secs };
+            one(blocking(move || api.submit(&p, &hash, args, ask))
                 .await
                 .map(|job_id| Response::Submitted { job_id }))
+        }
+        Request::CreateTenant { name, limits, data_dir } => {
+            let api = api.clone();
+            one(blocking(move || api.create_tenant(&p, &name, limits, data_dir))
+                .await
+                .map(|(info, token)| Response::TenantToken { name: info.name, token }))
+        }
+        Request::ListTenants => {
+            let api = api.clone();
+            one(blocking(move || api.list_tenants(&p)).await.map(Response::Tenants))
+        }
+        Request::UpdateTenant { name, change } => {
+            let api = api.clone();
+            one(blocking(move || api.update_tenant(&p, &name, &change))
+                .await
+                .map(|t| Response::Tenants(vec![t])))
+        }
+        Request::DeleteTenant { name } => {
+            let api = api.clone();
+            one(blocking(move || api.delete_tenant(&p, &name))
+                .await
+                .map(|t| Response::Tenants(vec![t])))
+        }
+        Request::RotateTenantToken { name } => {
+            let api = api.clone();
+            let tenant = name.clone();
+            one(blocking(move || api.rotate_tenant_token(&p, &tenant))
+                .await
+                .map(|token| Response::TenantToken { name, token }))
         }
         Request::Jobs => one(api.jobs(&p).map(Response::Jobs)),
         Request::JobStatus { job_id } => one(api.job(&p, &job_id).map(|j| Response::Jobs(vec![j]))),
@@ -131,3 +161,7 @@ pub async fn handle(
 #[cfg(test)]
 #[path = "handler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "handler_tenant_tests.rs"]
+mod tenant_tests;

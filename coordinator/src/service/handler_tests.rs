@@ -23,32 +23,37 @@ impl NodeLink for NoLink {
     }
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    api: Arc<CoordinatorApi>,
+pub(super) struct Fixture {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) api: Arc<CoordinatorApi>,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
+    let api = open_api(dir.path());
+    Fixture { dir, api }
+}
+
+/// The API on the state and data directories under `dir`.
+pub(super) fn open_api(dir: &std::path::Path) -> Arc<CoordinatorApi> {
     let config = ApiConfig {
-        state_dir: dir.path().join("state"),
-        data_dir: dir.path().join("data"),
+        state_dir: dir.join("state"),
+        data_dir: dir.join("data"),
         policy: SandboxPolicy::default(),
         result_limit: 1 << 20,
     };
-    let api = CoordinatorApi::open(config, tokio::runtime::Handle::current()).unwrap();
-    Fixture { _dir: dir, api }
+    CoordinatorApi::open(config, tokio::runtime::Handle::current()).unwrap()
 }
 
-async fn ask(f: &Fixture, p: &Principal, request: Request) -> Response {
+pub(super) async fn ask(f: &Fixture, p: &Principal, request: Request) -> Response {
     match handle(&f.api, p, request, Some(Arc::new(NoLink))).await {
         Reply::One(r) => r,
         Reply::Follow(_) => panic!("unexpected follow"),
     }
 }
 
-fn reason(response: Response) -> String {
+pub(super) fn reason(response: Response) -> String {
     match response {
         Response::Refused { reason } => reason,
         other => panic!("expected a refusal, got {other:?}"),
@@ -75,7 +80,8 @@ async fn an_anonymous_connection_may_only_authenticate_or_join() {
     let (r, p) = handle_anonymous(&f.api, Request::ClusterStatus);
     assert_eq!((reason(r), p), ("authenticate first".to_string(), None));
     let (r, p) = handle_anonymous(&f.api, Request::Authenticate { token_secret: "0".repeat(64) });
-    assert_eq!((reason(r), p), ("invalid token".to_string(), None));
+    assert!(reason(r).starts_with("invalid token"));
+    assert_eq!(p, None);
     let join_secret = f.api.pki().join_token.secret.clone();
     let (r, p) = handle_anonymous(&f.api, Request::Authenticate { token_secret: join_secret });
     assert!(p.is_none(), "the join token is not a client token: {r:?}");
@@ -94,7 +100,7 @@ async fn nodes_and_clients_may_each_do_only_their_own_part() {
     let node = join(&f);
     let admin = Principal::Admin;
     assert!(reason(ask(&f, &node, Request::ClusterStatus).await).contains("admin token"));
-    assert!(reason(ask(&f, &node, Request::Jobs).await).contains("admin token"));
+    assert!(reason(ask(&f, &node, Request::Jobs).await).contains("admin or tenant token"));
     let hb = Request::Heartbeat { running: 0, counters: Default::default() };
     assert!(reason(ask(&f, &admin, hb.clone()).await).contains("node certificate"));
     let register = Request::Register { slots: 3, shuffle_addr: "127.0.0.1:9".into() };
@@ -144,12 +150,26 @@ async fn modules_are_stored_by_checked_hash_and_bad_ones_refused_at_submit() {
         ask(&f, &admin, Request::HasModule { hash: hash.clone() }).await,
         Response::ModuleStatus { present: true }
     );
-    let submit = Request::Submit { hash: hash.clone(), args: vec![] };
+    let submit = Request::Submit {
+        hash: hash.clone(),
+        args: vec![],
+        memory_limit_mib: None,
+        task_timeout_secs: None,
+    };
     assert!(reason(ask(&f, &admin, submit).await).contains("not a WebAssembly module"));
-    let unknown = Request::Submit { hash: "a".repeat(64), args: vec![] };
+    let unknown = Request::Submit {
+        hash: "a".repeat(64),
+        args: vec![],
+        memory_limit_mib: None,
+        task_timeout_secs: None,
+    };
     assert!(reason(ask(&f, &admin, unknown).await).contains("upload it first"));
-    let many =
-        Request::Submit { hash, args: vec![String::new(); weft_abi::limits::MAX_JOB_ARGS + 1] };
+    let many = Request::Submit {
+        hash,
+        args: vec![String::new(); weft_abi::limits::MAX_JOB_ARGS + 1],
+        memory_limit_mib: None,
+        task_timeout_secs: None,
+    };
     assert!(reason(ask(&f, &admin, many).await).contains("at most"));
     // A node fetches what is stored, and nothing else.
     let node = join(&f);

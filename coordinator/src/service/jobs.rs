@@ -1,23 +1,27 @@
-//! The job table behind a store interface, [`JobStore`], so that the in-memory table of today
-//! and the embedded database of the next step are interchangeable (Ballista's job-state trait).
+//! The job table behind a store interface, [`JobStore`], so that the in-memory table and the
+//! state database's ([`crate::state::job_table::DbJobStore`], what the coordinator uses) are
+//! interchangeable (Ballista's job-state trait).
 //!
 //! A [`JobRecord`] is what is worth keeping about a job: its module and arguments, its state and
 //! error, when it was submitted, started and ended. What only matters while the coordinator runs
 //! (its log, followers, the cancel flag) lives beside it in `live`. Job ids are unique across
 //! restarts: the last one is kept in the state directory ([`IdSequence`]).
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
-use weft_wire::protocol::JobInfo;
+use weft_wire::protocol::{JobEvent, JobInfo};
 
 /// Finished jobs the in-memory store keeps; older ones are forgotten.
 pub const FINISHED_JOBS_KEPT: usize = 1000;
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
+    /// It waits for its tenant's running-jobs cap.
+    Queued,
     /// The driver runs.
     Running,
     /// The driver exited with 0.
@@ -29,9 +33,15 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Whether the job has ended (it will not change again).
+    pub fn is_over(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+
     /// The name `weft jobs` shows.
     pub fn name(self) -> &'static str {
         match self {
+            JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
@@ -41,12 +51,14 @@ impl JobState {
 }
 
 /// What is kept about a job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Its id (`job-N`).
     pub id: String,
     /// The order it was created in.
     pub seq: u64,
+    /// The tenant it runs for (`None`: submitted with the admin token).
+    pub tenant: Option<String>,
     /// Its module.
     pub module_hash: String,
     /// The arguments of its `main`.
@@ -55,6 +67,9 @@ pub struct JobRecord {
     pub state: JobState,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why it waits, while it is queued.
+    #[serde(default)]
+    pub waiting: Option<String>,
     /// When it was submitted.
     pub submitted: SystemTime,
     /// When it ended.
@@ -69,9 +84,11 @@ impl JobRecord {
         };
         JobInfo {
             id: self.id.clone(),
+            tenant: self.tenant.clone().unwrap_or_else(|| "admin".into()),
             module_hash: self.module_hash.clone(),
             state: self.state.name().into(),
             error: self.error.clone(),
+            waiting: self.waiting.clone(),
             age_secs: secs(self.submitted, now),
             run_secs: secs(self.submitted, self.ended.unwrap_or(now)),
         }
@@ -91,6 +108,21 @@ pub trait JobStore: Send + Sync {
     fn insert(&self, job: JobRecord) -> Result<(), StoreError>;
     /// Record how a job ended.
     fn finish(&self, id: &str, state: JobState, error: Option<String>) -> Result<(), StoreError>;
+    /// Record how a job ended, with the last of its log to keep (a store that keeps no logs
+    /// drops it).
+    fn finish_with_log(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<String>,
+        _log: Vec<JobEvent>,
+    ) -> Result<(), StoreError> {
+        self.finish(id, state, error)
+    }
+    /// The kept log of an ended job.
+    fn saved_log(&self, _id: &str) -> Option<Vec<JobEvent>> {
+        None
+    }
     /// One job.
     fn get(&self, id: &str) -> Option<JobRecord>;
     /// Every job kept, oldest first.
@@ -146,11 +178,11 @@ impl MemoryJobStore {
     }
 
     fn evict(&self, jobs: &mut BTreeMap<u64, JobRecord>) {
-        let finished = jobs.values().filter(|j| j.state != JobState::Running).count();
+        let finished = jobs.values().filter(|j| j.state.is_over()).count();
         let excess = finished.saturating_sub(FINISHED_JOBS_KEPT);
         let old: Vec<u64> = jobs
             .iter()
-            .filter(|(_, j)| j.state != JobState::Running)
+            .filter(|(_, j)| j.state.is_over())
             .take(excess)
             .map(|(seq, _)| *seq)
             .collect();
@@ -207,10 +239,12 @@ mod tests {
             .insert(JobRecord {
                 id: id.clone(),
                 seq,
+                tenant: None,
                 module_hash: "m".into(),
                 args: vec![],
                 state: JobState::Running,
                 error: None,
+                waiting: None,
                 submitted: SystemTime::now(),
                 ended: None,
             })

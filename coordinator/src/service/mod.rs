@@ -8,26 +8,35 @@
 //! - `jobs`: the job table behind the [`jobs::JobStore`] interface; `live`: logs and cancel
 //!   flags of jobs while the coordinator runs;
 //! - `modules`: content-addressed module storage;
+//! - `tenant_ops`: tenants (admin only), and what a tenant may see;
+//! - `submit`: checking, placing and starting (or queueing, `job_queue`) a job;
 //! - `executor`: a job's tasks on the nodes; `run_job`: a job's driver on its own thread.
 
 mod api;
 mod executor;
 pub mod handler;
+pub mod job_queue;
 pub mod jobs;
 pub mod live;
 mod modules;
 pub mod nodes;
 pub mod registry;
 mod run_job;
+mod submit;
+mod tenant_ops;
 
 pub use api::{ApiConfig, CoordinatorApi, JobFollower};
 pub use executor::TASK_GRACE;
+pub use submit::{JobAsk, job_policy};
 
 /// Who a connection acts for, established once when it is authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// Holder of the admin token: sees and does everything.
     Admin,
+    /// Holder of a tenant's token: sees and touches only that tenant's jobs and modules, and
+    /// its jobs see only its data directory.
+    Tenant(String),
     /// A node, by its id (its client certificate).
     Node(String),
 }
@@ -37,6 +46,7 @@ impl Principal {
     pub fn name(&self) -> String {
         match self {
             Principal::Admin => "admin".into(),
+            Principal::Tenant(name) => format!("tenant {name}"),
             Principal::Node(id) => id.clone(),
         }
     }

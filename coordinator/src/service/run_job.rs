@@ -3,6 +3,7 @@
 //! is recorded in the job table.
 
 use super::executor::RemoteExecutor;
+use super::job_queue::JobQueue;
 use super::jobs::{JobState, JobStore};
 use super::live::{LiveJob, LiveJobs};
 use super::nodes::NodePool;
@@ -32,14 +33,70 @@ pub(crate) struct JobEnv {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Most bytes of results one action may return to its driver.
     pub(crate) result_limit: u64,
+    /// Tenants' jobs waiting for their running-jobs cap.
+    pub(crate) queue: Arc<JobQueue<QueuedJob>>,
+}
+
+/// A job ready to start, now or when its tenant's running-jobs cap allows.
+pub(crate) struct QueuedJob {
+    pub(crate) live: Arc<LiveJob>,
+    pub(crate) module: JobModule,
+    pub(crate) args: Vec<String>,
+    pub(crate) place: JobPlace,
+}
+
+/// Where a job's paths lead: the storage its driver plans with, and the data root its tasks
+/// are told (a tenant's; `None` for the admin's jobs, which use the data directory itself).
+pub(crate) struct JobPlace {
+    pub(crate) storage: Arc<dyn weft_storage::Storage>,
+    pub(crate) data_root: Option<String>,
+    /// The tenant the job runs for.
+    pub(crate) tenant: Option<String>,
+}
+
+/// Start jobs the queue let go: each is marked running, then its driver starts. One that cannot
+/// start fails, and frees its place for the next.
+pub(crate) fn start_queued(api: &JobEnv, jobs: Vec<(String, QueuedJob)>) {
+    for (id, job) in jobs {
+        if let Some(mut record) = api.jobs.get(&id) {
+            record.state = JobState::Running;
+            record.waiting = None;
+            if let Err(e) = api.jobs.insert(record) {
+                tracing::error!(job = %id, error = %e, "cannot record that the job started");
+            }
+        }
+        start_or_fail(api, job);
+    }
+}
+
+/// Start a job's driver; if that fails, the job fails with the cause (and its place in its
+/// tenant's queue goes to the next job).
+pub(crate) fn start_or_fail(api: &JobEnv, job: QueuedJob) -> Option<String> {
+    let QueuedJob { live, module, args, place } = job;
+    let id = live.id.clone();
+    let tenant = place.tenant.clone();
+    match start(api.clone(), live.clone(), module, args, place) {
+        Ok(()) => None,
+        Err(e) => {
+            let error = format!("cannot start the driver: {e}");
+            let _ = api.jobs.finish(&id, JobState::Failed, Some(error.clone()));
+            live.push(JobEvent::Finished { exit_code: 1, error: Some(error.clone()) });
+            api.live.ended(&id);
+            if let Some(tenant) = tenant {
+                start_queued(api, api.queue.ended(&tenant));
+            }
+            Some(error)
+        }
+    }
 }
 
 /// Start `job`'s driver.
-pub(crate) fn start(
+fn start(
     api: JobEnv,
     job: Arc<LiveJob>,
     module: JobModule,
     args: Vec<String>,
+    place: JobPlace,
 ) -> std::io::Result<()> {
     let key = weft_wire::pki::random_secret()
         .map_err(|e| std::io::Error::other(format!("cannot make the job's shuffle key: {e}")))?;
@@ -49,8 +106,11 @@ pub(crate) fn start(
         .stack_size(DRIVER_STACK)
         .spawn(move || {
             let id = job.id.clone();
+            let tenant = place.tenant.clone();
             let ended = (api.clone(), job.clone());
-            let run = std::panic::AssertUnwindSafe(|| run(api, job, module, args, ShuffleKey(key)));
+            let run = std::panic::AssertUnwindSafe(|| {
+                run(api, job, module, args, place, ShuffleKey(key))
+            });
             if std::panic::catch_unwind(run).is_err() {
                 // A bug on the host's side: the job must still end, with the cause.
                 let (api, job) = ended;
@@ -58,7 +118,11 @@ pub(crate) fn start(
                 let error = "internal error: the coordinator's driver thread panicked".to_string();
                 let _ = api.jobs.finish(&id, JobState::Failed, Some(error.clone()));
                 job.push(JobEvent::Finished { exit_code: 1, error: Some(error) });
+                api.pool.ledger().shares().forget_job(&id);
                 api.live.ended(&id);
+                if let Some(tenant) = tenant {
+                    start_queued(&api, api.queue.ended(&tenant));
+                }
             }
         })
         .map(|_| ())
@@ -101,7 +165,14 @@ impl ActionObserver for LogObserver {
     }
 }
 
-fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key: ShuffleKey) {
+fn run(
+    api: JobEnv,
+    job: Arc<LiveJob>,
+    module: JobModule,
+    args: Vec<String>,
+    place: JobPlace,
+    key: ShuffleKey,
+) {
     tracing::info!(job = %job.id, module = %module.hash(), "job started");
     let stdout =
         CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: false }));
@@ -118,11 +189,12 @@ fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key
         key,
         split_bytes: None,
     };
-    let executor = RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone());
+    let tenant = place.tenant.clone();
+    let executor =
+        RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone(), place.data_root);
     let observer = Box::new(LogObserver(job.clone()));
     let broadcasts = job.broadcasts.clone();
-    let mut actions =
-        JobActions::new(settings, api.storage.clone(), executor, observer, broadcasts);
+    let mut actions = JobActions::new(settings, place.storage, executor, observer, broadcasts);
     let this_job = job.clone();
     let (handler, failure) = driver_handler(move |request| {
         if this_job.is_cancelled() {
@@ -145,9 +217,18 @@ fn run(api: JobEnv, job: Arc<LiveJob>, module: JobModule, args: Vec<String>, key
     };
     job.broadcasts.clear();
     tracing::info!(job = %job.id, exit_code, "job finished");
-    if let Err(e) = api.jobs.finish(&job.id, state, error.clone()) {
+    // Recorded before followers see the end, so that whoever then asks finds it; the kept log
+    // ends with the same event, so that following it later ends too.
+    let finished = JobEvent::Finished { exit_code, error: error.clone() };
+    let mut kept = job.log().since(0).0;
+    kept.push(finished.clone());
+    if let Err(e) = api.jobs.finish_with_log(&job.id, state, error, kept) {
         tracing::error!(job = %job.id, error = %e, "cannot record how the job ended");
     }
-    job.push(JobEvent::Finished { exit_code, error });
+    job.push(finished);
+    api.pool.ledger().shares().forget_job(&job.id);
     api.live.ended(&job.id);
+    if let Some(tenant) = tenant {
+        start_queued(&api, api.queue.ended(&tenant));
+    }
 }

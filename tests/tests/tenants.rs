@@ -1,0 +1,204 @@
+//! Tenants end to end: real `weft coordinator` and `weft node` processes, tenants made with
+//! `weft tenant`, jobs submitted with their tokens over QUIC. What one tenant may see and read
+//! of another's, token rotation, and what a coordinator restart (SIGKILL) keeps.
+
+use std::path::Path;
+use std::time::Duration;
+use weft_tests::cluster::{Coordinator, Process};
+use weft_tests::{Run, guest, weft};
+
+const JOIN: Duration = Duration::from_secs(30);
+
+/// `weft <command> --coordinator ADDR --token TOKEN args…`.
+fn as_token(c: &Coordinator, token: &str, command: &[&str], args: &[&str]) -> Run {
+    let mut all: Vec<&str> = command.to_vec();
+    all.extend(["--coordinator", &c.addr, "--token", token]);
+    all.extend_from_slice(args);
+    weft(&all)
+}
+
+/// Create a tenant with the admin token; returns its token.
+fn create_tenant(c: &Coordinator, name: &str, extra: &[&str]) -> String {
+    let mut args = vec![name];
+    args.extend_from_slice(extra);
+    let run = as_token(c, &c.admin_token(), &["tenant", "create"], &args);
+    run.assert_ok();
+    let token = run.stdout.trim().to_string();
+    assert!(token.starts_with("weft-tenant-"), "{}", run.stdout);
+    token
+}
+
+/// `weft submit --follow` of `read_path` with `path`, as `token`.
+fn read(c: &Coordinator, token: &str, path: &str) -> Run {
+    let module = guest("read_path");
+    as_token(c, token, &["submit"], &[module.to_str().unwrap(), "--follow", "--", path])
+}
+
+fn job_ids(c: &Coordinator, token: &str) -> Vec<(String, String, String)> {
+    let run = as_token(c, token, &["jobs"], &["--json"]);
+    run.assert_ok();
+    let jobs: serde_json::Value = serde_json::from_str(&run.stdout).expect("jobs JSON");
+    jobs.as_array()
+        .expect("a list")
+        .iter()
+        .map(|j| {
+            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
+            (s("id"), s("tenant"), s("state"))
+        })
+        .collect()
+}
+
+fn submitted_id(run: &Run) -> String {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted "))
+        .unwrap_or_else(|| panic!("no job id in: {}", run.stderr))
+        .trim()
+        .to_string()
+}
+
+fn start_nodes(c: &Coordinator, dir: &Path, n: usize) -> Vec<Process> {
+    let token = c.join_token();
+    let nodes: Vec<Process> = (1..=n).map(|i| c.node(dir, &format!("n{i}"), &token, 1)).collect();
+    for node in &nodes {
+        node.wait_for("joined the cluster", JOIN);
+    }
+    c.wait_for_nodes(n, JOIN);
+    nodes
+}
+
+#[test]
+fn tenants_see_and_read_only_their_own_jobs_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Coordinator::start(dir.path());
+    let _nodes = start_nodes(&c, dir.path(), 3);
+    let acme = create_tenant(&c, "acme", &["--slots", "2"]);
+    let globex = create_tenant(&c, "globex", &[]);
+    let initech = create_tenant(&c, "initech", &["--weight", "3"]);
+    let data = dir.path().join("data");
+    std::fs::write(data.join("acme/mine.txt"), "a\nb\nc\n").unwrap();
+    std::fs::write(data.join("globex/secret.txt"), "1\n2\n3\n4\n5\n").unwrap();
+    std::fs::write(data.join("admins.txt"), "x\n").unwrap();
+    std::os::unix::fs::symlink(data.join("globex/secret.txt"), data.join("acme/link.txt")).unwrap();
+
+    // A tenant's job reads its own data, on the nodes, through its data root.
+    let run = read(&c, &acme, "mine.txt");
+    run.assert_ok();
+    assert!(run.stdout.contains("3 lines"), "{}", run.stdout);
+    let acme_job = submitted_id(&run);
+
+    // Every way out of acme's data root is refused, and nothing of globex's file is read.
+    let secret = data.join("globex/secret.txt");
+    for path in [
+        "../globex/secret.txt",
+        secret.to_str().unwrap(),
+        "link.txt",
+        "../globex/*.txt",
+        "../*/secret.txt",
+        "../admins.txt",
+        "..",
+    ] {
+        let run = read(&c, &acme, path);
+        assert_ne!(run.code, 0, "{path}: {}", run.stdout);
+        assert!(!run.stdout.contains("5 lines") && !run.stdout.contains("1 lines"), "{path}");
+        assert!(
+            run.stderr.contains("outside the data directory") || run.stderr.contains("not found"),
+            "{path}: unclear refusal: {}",
+            run.stderr
+        );
+    }
+
+    // Jobs: each tenant lists its own; another's id gets the answer of an id that is not there.
+    let mine = job_ids(&c, &acme);
+    assert!(!mine.is_empty() && mine.iter().all(|(_, t, _)| t == "acme"), "{mine:?}");
+    assert!(job_ids(&c, &globex).is_empty());
+    for command in [&["status"][..], &["logs"], &["cancel"]] {
+        let theirs = as_token(&c, &globex, command, &[&acme_job]);
+        let nobodys = as_token(&c, &globex, command, &["job-999999"]);
+        assert_ne!(theirs.code, 0, "{command:?}: {}", theirs.stdout);
+        assert_eq!(
+            theirs.stderr.replace(&acme_job, "ID"),
+            nobodys.stderr.replace("job-999999", "ID"),
+            "{command:?}"
+        );
+    }
+    // The log of an ended job, for its tenant.
+    let logs = as_token(&c, &acme, &["logs"], &[&acme_job]);
+    logs.assert_ok();
+    assert!(logs.stdout.contains("3 lines"), "{}", logs.stdout);
+    // The admin sees everyone's; tenants cannot manage tenants or see the cluster.
+    assert!(job_ids(&c, &c.admin_token()).iter().any(|(id, _, _)| *id == acme_job));
+    let run = as_token(&c, &initech, &["tenant", "list"], &[]);
+    assert!(run.stderr.contains("needs the admin token"), "{}", run.stderr);
+    let run = as_token(&c, &initech, &["status"], &[]);
+    assert!(run.stderr.contains("needs the admin token"), "{}", run.stderr);
+
+    // A rotated-away token is refused; the new one works; a deleted tenant's token too.
+    let run = as_token(&c, &c.admin_token(), &["tenant", "rotate-token"], &["acme"]);
+    run.assert_ok();
+    let new = run.stdout.trim().to_string();
+    let old = as_token(&c, &acme, &["jobs"], &[]);
+    assert!(old.stderr.contains("invalid token"), "{}", old.stderr);
+    assert!(!job_ids(&c, &new).is_empty());
+    as_token(&c, &c.admin_token(), &["tenant", "delete"], &["initech"]).assert_ok();
+    let run = as_token(&c, &initech, &["jobs"], &[]);
+    assert!(run.stderr.contains("invalid token"), "{}", run.stderr);
+    let run = as_token(&c, &c.admin_token(), &["tenant", "list"], &["--json"]);
+    run.assert_ok();
+    let listed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["acme", "globex"]);
+    assert_eq!(listed[0]["limits"]["slots"], 2);
+}
+
+#[test]
+fn a_coordinator_restart_keeps_tenants_and_history_and_fails_the_jobs_it_was_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Coordinator::start(dir.path());
+    let _nodes = start_nodes(&c, dir.path(), 1);
+    let acme = create_tenant(&c, "acme", &[]);
+    std::fs::write(dir.path().join("data/acme/mine.txt"), "a\nb\n").unwrap();
+    let run = read(&c, &acme, "mine.txt");
+    run.assert_ok();
+    let done = submitted_id(&run);
+    // A job still running when the coordinator is killed.
+    let module = guest("slow_action");
+    let mut slow = Process::start(
+        &[
+            "submit",
+            "--coordinator",
+            &c.addr,
+            "--token",
+            &acme,
+            module.to_str().unwrap(),
+            "--follow",
+            "--",
+            "4000",
+        ],
+        dir.path().join("slow.log"),
+    );
+    slow.wait_for("submitted job-", JOIN);
+    let running = slow
+        .output()
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted ").map(str::to_string))
+        .unwrap();
+    c.process.kill();
+    slow.wait_exit(JOIN);
+    c = Coordinator::restart(dir.path(), &c.addr.clone());
+    // The node rejoins on its own, the tenant's token still works, the history is there.
+    c.wait_for_nodes(1, Duration::from_secs(60));
+    let jobs = job_ids(&c, &acme);
+    assert!(jobs.contains(&(done.clone(), "acme".into(), "succeeded".into())), "{jobs:?}");
+    assert!(jobs.contains(&(running.clone(), "acme".into(), "failed".into())), "{jobs:?}");
+    let status = as_token(&c, &acme, &["status"], &[&running]);
+    assert!(status.stdout.contains("coordinator restarted"), "{}", status.stdout);
+    let logs = as_token(&c, &acme, &["logs"], &[&done]);
+    logs.assert_ok();
+    assert!(logs.stdout.contains("2 lines"), "the kept log: {}", logs.stdout);
+    // And a new job runs.
+    let run = read(&c, &acme, "mine.txt");
+    run.assert_ok();
+    assert!(run.stdout.contains("2 lines"));
+}
