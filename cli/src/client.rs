@@ -52,20 +52,22 @@ pub struct CancelArgs {
     job: String,
 }
 
+/// A listing command's arguments (`jobs`, `tenant list`, `module list`).
 #[derive(clap::Args)]
-pub struct JobsArgs {
+pub struct ListArgs {
     #[command(flatten)]
-    client: ClientArgs,
+    pub(crate) client: ClientArgs,
     /// Print the answer as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct SubmitArgs {
     #[command(flatten)]
     client: ClientArgs,
-    /// The job: a .wasm built with `cargo build --release --target wasm32-wasip1`.
+    /// The job: a .wasm built with `cargo build --release --target wasm32-wasip1`, or a module
+    /// of the registry, TENANT/NAME[@VERSION] (yours or a public one).
     job: std::path::PathBuf,
     /// Stream the job's output and progress, and exit with its status.
     #[arg(long)]
@@ -206,7 +208,7 @@ pub fn cancel(args: CancelArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `weft jobs`.
-pub fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
+pub fn jobs(args: ListArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
         let jobs = client.jobs(Request::Jobs).await?;
@@ -220,22 +222,18 @@ pub fn jobs(args: JobsArgs) -> anyhow::Result<ExitCode> {
 
 /// `weft submit`.
 pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let wasm = std::fs::read(&args.job)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.job.display()))?;
-    if !wasm.starts_with(b"\0asm") {
-        bail!("{} is not a WebAssembly module", args.job.display());
-    }
-    let hash = weft_sandbox::module_hash(&wasm);
+    // A file if there is one by that name, else a name of the registry.
+    let named = !args.job.exists() && is_module_name(&args.job.to_string_lossy());
+    let file = if named { None } else { Some(crate::modules::read_module(&args.job)?) };
     runtime()?.block_on(async {
         let client = Client::connect(&args.client).await?;
-        let present = matches!(
-            client.request(Request::HasModule { hash: hash.clone() }).await?,
-            Response::ModuleStatus { present: true }
-        );
-        if !present {
-            client.request(Request::UploadModule { hash: hash.clone(), wasm }).await?;
-            eprintln!("uploaded module {}", &hash[..12]);
-        }
+        let hash = match file {
+            Some((wasm, hash)) => {
+                crate::modules::ensure_uploaded(&client, wasm, &hash).await?;
+                hash
+            }
+            None => args.job.to_string_lossy().into_owned(),
+        };
         let Response::Submitted { job_id } = client
             .request(Request::Submit {
                 hash,
@@ -254,6 +252,15 @@ pub fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         }
         follow(&client, &job_id).await
     })
+}
+
+/// Whether `text` looks like `TENANT/NAME[@VERSION]` (the coordinator checks it properly).
+fn is_module_name(text: &str) -> bool {
+    let ok = |s: &str| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let path = text.split_once('@').map_or(text, |(p, _)| p);
+    matches!(path.split_once('/'), Some((t, n)) if ok(t) && ok(n) && !text.ends_with(".wasm"))
 }
 
 /// `weft logs JOB`: the job's log; exits with 0 once it is all printed, whatever the job did.

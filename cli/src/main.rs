@@ -1,10 +1,11 @@
 //! The `weft` command line: `run` (embedded engine, `run.rs` and its progress display in
 //! `progress.rs`), `coordinator` and `node` (the cluster's processes, `server.rs`), `submit`,
 //! `jobs`, `status`, `cancel` and `logs` (clients of a coordinator, `client.rs`), `tenant`
-//! (`tenants.rs`). Errors are `anyhow` here, at the binary's edge.
+//! (`tenants.rs`), `module` (the registry, `modules.rs`). Errors are `anyhow` here, at the binary's edge.
 
 mod client;
 mod limits;
+mod modules;
 mod progress;
 mod run;
 mod server;
@@ -31,7 +32,7 @@ enum Command {
     /// Upload a job (if the cluster does not have it yet) and start it.
     Submit(client::SubmitArgs),
     /// List the cluster's jobs.
-    Jobs(client::JobsArgs),
+    Jobs(client::ListArgs),
     /// Stop a job on the cluster.
     Cancel(client::CancelArgs),
     /// Show the cluster's nodes and counters, or one job.
@@ -41,6 +42,9 @@ enum Command {
     /// Manage the cluster's tenants (admin token).
     #[command(subcommand)]
     Tenant(tenants::TenantCommand),
+    /// Name, list, show and delete modules in the cluster's registry.
+    #[command(subcommand)]
+    Module(modules::ModuleCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Status(args) => client::status(args),
         Command::Logs(args) => client::logs(args),
         Command::Tenant(command) => tenants::run(command),
+        Command::Module(command) => modules::run(command),
     };
     match result {
         Ok(code) => code,

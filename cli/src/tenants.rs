@@ -3,7 +3,7 @@
 //! that a script can capture it (`TOKEN=$(weft tenant create acme …)`); everything else goes to
 //! stderr.
 
-use crate::client::{Client, ClientArgs, print_json};
+use crate::client::{Client, ClientArgs, ListArgs, print_json};
 use crate::server::runtime;
 use anyhow::bail;
 use std::process::ExitCode;
@@ -86,15 +86,6 @@ pub struct UpdateArgs {
     name: String,
     #[command(flatten)]
     caps: CapArgs,
-}
-
-#[derive(clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-    /// Print the answer as JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(clap::Args)]

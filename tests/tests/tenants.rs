@@ -108,6 +108,22 @@ fn tenants_see_and_read_only_their_own_jobs_and_data() {
         );
     }
 
+    // Writes too: inside its root a tenant's job saves, outside it is refused and leaves nothing.
+    let save = guest("save_text");
+    let save = save.to_str().unwrap();
+    let run = as_token(&c, &acme, &["submit"], &[save, "--follow", "--", "out", "10"]);
+    run.assert_ok();
+    assert!(data.join("acme/out/part-00000").is_file(), "{}", run.stderr);
+    let outside = data.join("globex/stolen-abs");
+    for path in ["../globex/stolen", outside.to_str().unwrap(), "../stolen"] {
+        let run = as_token(&c, &acme, &["submit"], &[save, "--follow", "--", path, "10"]);
+        assert_ne!(run.code, 0, "{path}");
+        assert!(run.stderr.contains("outside the data directory"), "{path}: {}", run.stderr);
+    }
+    let globex_files: Vec<_> = std::fs::read_dir(data.join("globex")).unwrap().collect();
+    assert_eq!(globex_files.len(), 1, "only globex's own file is there: {globex_files:?}");
+    assert!(!data.join("stolen").exists());
+
     // Jobs: each tenant lists its own; another's id gets the answer of an id that is not there.
     let mine = job_ids(&c, &acme);
     assert!(!mine.is_empty() && mine.iter().all(|(_, t, _)| t == "acme"), "{mine:?}");
@@ -132,6 +148,29 @@ fn tenants_see_and_read_only_their_own_jobs_and_data() {
     assert!(run.stderr.contains("needs the admin token"), "{}", run.stderr);
     let run = as_token(&c, &initech, &["status"], &[]);
     assert!(run.stderr.contains("needs the admin token"), "{}", run.stderr);
+
+    // Modules by name: globex's private module is not there for acme, exactly as a name that
+    // does not exist; made public, acme runs it, on acme's own data.
+    let reader = guest("read_path");
+    let reader = reader.to_str().unwrap();
+    let pushed = as_token(&c, &globex, &["module", "push"], &["reader", reader]);
+    pushed.assert_ok();
+    assert!(pushed.stdout.starts_with("globex/reader@"), "{}", pushed.stdout);
+    let theirs = as_token(&c, &acme, &["submit"], &["globex/reader", "--follow", "--", "mine.txt"]);
+    let nobodys =
+        as_token(&c, &acme, &["submit"], &["globex/nothing", "--follow", "--", "mine.txt"]);
+    assert_ne!(theirs.code, 0);
+    assert!(theirs.stderr.contains("no module globex/reader"), "{}", theirs.stderr);
+    assert_eq!(theirs.stderr.replace("reader", "X"), nobodys.stderr.replace("nothing", "X"));
+    let listed = as_token(&c, &acme, &["module", "list"], &["--json"]);
+    assert_eq!(listed.stdout.trim(), "[]", "{}", listed.stdout);
+    as_token(&c, &globex, &["module", "push"], &["reader", reader, "--public"]).assert_ok();
+    let run = as_token(&c, &acme, &["submit"], &["globex/reader", "--follow", "--", "mine.txt"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("3 lines"), "acme's data, read by globex's module: {}", run.stdout);
+    let shown = as_token(&c, &acme, &["module", "show"], &["globex/reader"]);
+    shown.assert_ok();
+    assert!(shown.stdout.contains("public") && shown.stdout.contains("_start"), "{}", shown.stdout);
 
     // A rotated-away token is refused; the new one works; a deleted tenant's token too.
     let run = as_token(&c, &c.admin_token(), &["tenant", "rotate-token"], &["acme"]);

@@ -4,6 +4,7 @@
 //!   asked for frames, with a hard size limit. No I/O, tested in memory.
 //! - [`protocol`]: the messages (serde + MessagePack) and the version handshake every stream
 //!   starts with.
+//! - [`registry`]: named modules and their versions, as clients list them.
 //! - [`tenancy`]: tenants' caps and listings, as clients and the coordinator exchange them.
 //! - [`pki`]: the cluster's certificate authority, node certificates, and the join/admin tokens
 //!   (which carry the CA's fingerprint so that whoever holds a token can authenticate the
@@ -18,5 +19,6 @@
 pub mod frame;
 pub mod pki;
 pub mod protocol;
+pub mod registry;
 pub mod tenancy;
 pub mod transport;

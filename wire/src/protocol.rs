@@ -128,7 +128,7 @@ pub enum Request {
     },
     /// Start a job from a stored module.
     Submit {
-        /// The module's hash.
+        /// The module: its hash, or a name `TENANT/NAME[@VERSION]` of the registry.
         hash: String,
         /// Arguments for the job's `main`.
         args: Vec<String>,
@@ -182,6 +182,29 @@ pub enum Request {
     /// A new token for a tenant; the old one stops working (admin). Answered by `TenantToken`.
     RotateTenantToken {
         /// The tenant.
+        name: String,
+    },
+    /// Name a stored module (`TENANT/NAME`, or `NAME` in the tenant's own namespace): a new
+    /// version, and `latest`. Answered by `ModulePushed`.
+    PushModule {
+        /// The name.
+        name: String,
+        /// The stored module's hash.
+        hash: String,
+        /// Whether every tenant may use it.
+        public: bool,
+    },
+    /// The named modules the principal may use. Answered by `Modules`.
+    ListModules,
+    /// One named module with its versions and exports. Answered by `Modules`.
+    ShowModule {
+        /// `TENANT/NAME` or `NAME`.
+        name: String,
+    },
+    /// Remove a named module, or one version (`NAME@VERSION`). Answered by `Modules` with what
+    /// was removed.
+    DeleteModule {
+        /// `TENANT/NAME[@VERSION]` or `NAME[@VERSION]`.
         name: String,
     },
     /// A node asks for a module's bytes.
@@ -355,6 +378,13 @@ pub enum Response {
     Jobs(Vec<JobInfo>),
     /// Tenants.
     Tenants(Vec<crate::tenancy::TenantInfo>),
+    /// Named modules.
+    Modules(Vec<crate::registry::ModuleInfo>),
+    /// A module was named.
+    ModulePushed {
+        /// `TENANT/NAME@VERSION`.
+        version: String,
+    },
     /// A tenant's new token: shown this once.
     TenantToken {
         /// The tenant.

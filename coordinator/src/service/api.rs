@@ -12,6 +12,7 @@ use super::{ApiError, Principal};
 use crate::slots::MAX_NODE_SLOTS;
 use crate::state::StateDb;
 use crate::state::job_table::DbJobStore;
+use crate::state::module_names::ModuleNames;
 use crate::state::module_owners::ModuleOwners;
 use crate::state::tenants::TenantTable;
 use rustls::pki_types::CertificateDer;
@@ -46,6 +47,7 @@ pub struct CoordinatorApi {
     pub(super) jobs: Arc<dyn JobStore>,
     tenants: TenantTable,
     owners: ModuleOwners,
+    names: ModuleNames,
     pub(super) live: Arc<LiveJobs>,
     pub(super) engine: Engine,
     pub(super) config: ApiConfig,
@@ -96,7 +98,8 @@ impl CoordinatorApi {
             modules,
             jobs: env.jobs.clone(),
             tenants: TenantTable::new(db.clone()),
-            owners: ModuleOwners::new(db),
+            owners: ModuleOwners::new(db.clone()),
+            names: ModuleNames::new(db),
             live: env.live.clone(),
             engine,
             config,
@@ -118,6 +121,11 @@ impl CoordinatorApi {
     /// The tenants.
     pub(super) fn tenants(&self) -> &TenantTable {
         &self.tenants
+    }
+
+    /// The registry's names.
+    pub(super) fn names(&self) -> &ModuleNames {
+        &self.names
     }
 
     /// The coordinator's data directory.

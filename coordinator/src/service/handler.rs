@@ -145,6 +145,28 @@ pub async fn handle(
                 .await
                 .map(|token| Response::TenantToken { name, token }))
         }
+        Request::PushModule { name, hash, public } => {
+            let api = api.clone();
+            one(blocking(move || api.push_module(&p, &name, &hash, public))
+                .await
+                .map(|version| Response::ModulePushed { version }))
+        }
+        Request::ListModules => {
+            let api = api.clone();
+            one(blocking(move || api.list_modules(&p)).await.map(Response::Modules))
+        }
+        Request::ShowModule { name } => {
+            let api = api.clone();
+            one(blocking(move || api.show_module(&p, &name))
+                .await
+                .map(|m| Response::Modules(vec![m])))
+        }
+        Request::DeleteModule { name } => {
+            let api = api.clone();
+            one(blocking(move || api.delete_module(&p, &name))
+                .await
+                .map(|m| Response::Modules(vec![m])))
+        }
         Request::Jobs => one(api.jobs(&p).map(Response::Jobs)),
         Request::JobStatus { job_id } => one(api.job(&p, &job_id).map(|j| Response::Jobs(vec![j]))),
         Request::Cancel { job_id } => one(api.cancel(&p, &job_id).map(|j| Response::Jobs(vec![j]))),
@@ -165,3 +187,7 @@ mod tests;
 #[cfg(test)]
 #[path = "handler_tenant_tests.rs"]
 mod tenant_tests;
+
+#[cfg(test)]
+#[path = "handler_module_tests.rs"]
+mod module_tests;

@@ -10,7 +10,7 @@ use weft_wire::pki::{Token, TokenKind};
 use weft_wire::tenancy::{TenantChange, TenantInfo, TenantLimits};
 
 /// Create a tenant; returns its token's secret.
-async fn create(f: &Fixture, name: &str, limits: TenantLimits) -> String {
+pub(super) async fn create(f: &Fixture, name: &str, limits: TenantLimits) -> String {
     let request = Request::CreateTenant { name: name.into(), limits, data_dir: None };
     match ask(f, &Principal::Admin, request).await {
         Response::TenantToken { name: n, token } => {
@@ -21,7 +21,7 @@ async fn create(f: &Fixture, name: &str, limits: TenantLimits) -> String {
     }
 }
 
-fn login(f: &Fixture, secret: &str) -> Result<Principal, String> {
+pub(super) fn login(f: &Fixture, secret: &str) -> Result<Principal, String> {
     match handle_anonymous(&f.api, Request::Authenticate { token_secret: secret.into() }) {
         (_, Some(p)) => Ok(p),
         (r, None) => Err(reason(r)),
@@ -29,7 +29,7 @@ fn login(f: &Fixture, secret: &str) -> Result<Principal, String> {
 }
 
 /// A job record of `tenant`, as the coordinator keeps it.
-fn job_of(f: &Fixture, tenant: Option<&str>) -> String {
+pub(super) fn job_of(f: &Fixture, tenant: Option<&str>) -> String {
     let store = f.api.job_store();
     let (id, seq) = store.next_id().unwrap();
     let record = JobRecord {

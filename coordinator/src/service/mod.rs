@@ -7,7 +7,8 @@
 //! - `registry`, `nodes`: the node table, node links, the slot ledger, listeners;
 //! - `jobs`: the job table behind the [`jobs::JobStore`] interface; `live`: logs and cancel
 //!   flags of jobs while the coordinator runs;
-//! - `modules`: content-addressed module storage;
+//! - `modules`: content-addressed module storage; `named_modules`: the registry's names and
+//!   versions over it;
 //! - `tenant_ops`: tenants (admin only), and what a tenant may see;
 //! - `submit`: checking, placing and starting (or queueing, `job_queue`) a job;
 //! - `executor`: a job's tasks on the nodes; `run_job`: a job's driver on its own thread.
@@ -19,6 +20,7 @@ pub mod job_queue;
 pub mod jobs;
 pub mod live;
 mod modules;
+mod named_modules;
 pub mod nodes;
 pub mod registry;
 mod run_job;

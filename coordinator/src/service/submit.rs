@@ -80,10 +80,18 @@ impl CoordinatorApi {
                 args.len()
             )));
         }
-        if tenant.is_some() && !self.has_module(p, hash)? {
-            // The same answer as for bytes nobody uploaded: no word of other tenants' modules.
-            return Err(ApiError::NotFound(format!("no module {hash}: upload it first")));
-        }
+        let resolved;
+        let hash = if hash.contains('/') {
+            // A name of the registry: the tenant's own or a public one (checked there).
+            resolved = self.resolve_module(p, hash)?;
+            resolved.as_str()
+        } else {
+            if tenant.is_some() && !self.has_module(p, hash)? {
+                // The same answer as for bytes nobody uploaded: no word of other tenants'.
+                return Err(ApiError::NotFound(format!("no module {hash}: upload it first")));
+            }
+            hash
+        };
         let limits = tenant.as_deref().map(|n| self.tenant_record(n).map(|r| r.limits));
         let limits = limits.transpose()?;
         let named = tenant.as_deref().zip(limits.as_ref());

@@ -1,7 +1,8 @@
 //! The coordinator's durable state: one embedded database (`redb`) in the state directory,
 //! `state.redb`, holding what must survive a restart: the job history and each ended job's last
-//! MiB of log (`job_table`), tenants with the hashes of their tokens (`tenants`), and which
-//! tenants own which stored modules (`module_owners`).
+//! MiB of log (`job_table`), tenants with the hashes of their tokens (`tenants`), which
+//! tenants own which stored modules (`module_owners`), and the registry's named, versioned
+//! modules (`module_names`).
 //!
 //! Design choice: one file, one transaction per change. redb is pure Rust, transactional and
 //! crash-safe (a write is either all there after a kill or not at all), and it locks its file, so
@@ -14,6 +15,7 @@
 //! end and on tenant changes, never per task.
 
 pub mod job_table;
+pub mod module_names;
 pub mod module_owners;
 pub mod tenants;
 
