@@ -81,6 +81,7 @@ pub(crate) fn start_or_fail(api: &JobEnv, job: QueuedJob) -> Option<String> {
             let error = format!("cannot start the driver: {e}");
             let _ = api.jobs.finish(&id, JobState::Failed, Some(error.clone()));
             live.push(JobEvent::Finished { exit_code: 1, error: Some(error.clone()) });
+            api.pool.ledger().shares().forget_job(&id);
             api.live.ended(&id);
             if let Some(tenant) = tenant {
                 start_queued(api, api.queue.ended(&tenant));
