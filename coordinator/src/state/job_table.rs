@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::SystemTime;
 use weft_wire::protocol::JobEvent;
 
-const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
-const JOB_LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("job_logs");
+pub(super) const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
+pub(super) const JOB_LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("job_logs");
 const SEQUENCE: &str = "job_sequence";
 
 /// The error of a job that was running when the coordinator stopped.
@@ -150,11 +150,7 @@ impl DbJobStore {
 
     fn try_list(&self) -> Result<Vec<JobRecord>, StateError> {
         let txn = self.db.db().begin_read()?;
-        let jobs = match txn.open_table(JOBS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
+        let jobs = txn.open_table(JOBS)?;
         let mut out = Vec::new();
         for entry in jobs.iter()? {
             let (_, bytes) = entry?;
@@ -166,11 +162,7 @@ impl DbJobStore {
     fn try_log(&self, id: &str) -> Result<Option<Vec<JobEvent>>, StateError> {
         let Some(seq) = seq_of(id) else { return Ok(None) };
         let txn = self.db.db().begin_read()?;
-        let logs = match txn.open_table(JOB_LOGS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+        let logs = txn.open_table(JOB_LOGS)?;
         logs.get(seq)?.map(|b| decode(b.value(), "job log")).transpose()
     }
 }

@@ -79,12 +79,26 @@ impl StateDb {
             )),
             e => StateError::Db(format!("{}: {e}", path.display())),
         })?;
-        Ok(StateDb { db: Arc::new(db) })
+        StateDb::with_tables(db)
     }
 
     /// A database in memory, for tests.
     pub fn in_memory() -> Result<StateDb, StateError> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        StateDb::with_tables(db)
+    }
+
+    /// Every table made once, here, so that reads never meet a table that was never written.
+    fn with_tables(db: Database) -> Result<StateDb, StateError> {
+        let txn = db.begin_write()?;
+        txn.open_table(META)?;
+        txn.open_table(job_table::JOBS)?;
+        txn.open_table(job_table::JOB_LOGS)?;
+        txn.open_table(tenants::TENANTS)?;
+        txn.open_table(tenants::TOKEN_HASHES)?;
+        txn.open_table(module_names::NAMES)?;
+        txn.open_multimap_table(module_owners::OWNERS)?;
+        txn.commit()?;
         Ok(StateDb { db: Arc::new(db) })
     }
 

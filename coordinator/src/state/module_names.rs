@@ -11,7 +11,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
-const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("module_names");
+pub(super) const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("module_names");
 
 /// Hex digits of a hash that name a version.
 pub const VERSION_DIGITS: usize = 12;
@@ -64,13 +64,6 @@ pub struct ModuleNames {
     db: StateDb,
 }
 
-fn table_missing<T>(e: redb::TableError, empty: T) -> Result<T, StateError> {
-    match e {
-        redb::TableError::TableDoesNotExist(_) => Ok(empty),
-        e => Err(e.into()),
-    }
-}
-
 impl ModuleNames {
     /// The names of `db`.
     pub fn new(db: StateDb) -> ModuleNames {
@@ -114,20 +107,14 @@ impl ModuleNames {
     /// One name.
     pub fn get(&self, name: &str) -> Result<Option<NamedModule>, StateError> {
         let txn = self.db.db().begin_read()?;
-        let names = match txn.open_table(NAMES) {
-            Ok(t) => t,
-            Err(e) => return table_missing(e, None),
-        };
+        let names = txn.open_table(NAMES)?;
         names.get(name)?.map(|b| decode(b.value(), "named module")).transpose()
     }
 
     /// Every name, in order.
     pub fn list(&self) -> Result<Vec<NamedModule>, StateError> {
         let txn = self.db.db().begin_read()?;
-        let names = match txn.open_table(NAMES) {
-            Ok(t) => t,
-            Err(e) => return table_missing(e, Vec::new()),
-        };
+        let names = txn.open_table(NAMES)?;
         let mut out = Vec::new();
         for entry in names.iter()? {
             out.push(decode(entry?.1.value(), "named module")?);

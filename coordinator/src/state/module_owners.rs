@@ -8,7 +8,8 @@
 use super::{StateDb, StateError};
 use redb::{MultimapTableDefinition, ReadableDatabase};
 
-const OWNERS: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("module_owners");
+pub(super) const OWNERS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("module_owners");
 
 /// Module ownership, in the state database.
 #[derive(Clone)]
@@ -33,11 +34,7 @@ impl ModuleOwners {
     /// Whether `tenant` uploaded module `hash`.
     pub fn owns(&self, hash: &str, tenant: &str) -> Result<bool, StateError> {
         let txn = self.db.db().begin_read()?;
-        let owners = match txn.open_multimap_table(OWNERS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-            Err(e) => return Err(e.into()),
-        };
+        let owners = txn.open_multimap_table(OWNERS)?;
         for owner in owners.get(hash)? {
             if owner?.value() == tenant {
                 return Ok(true);

@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256};
 use std::time::SystemTime;
 use weft_wire::tenancy::{TenantChange, TenantLimits};
 
-const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
-const TOKEN_HASHES: TableDefinition<&str, &str> = TableDefinition::new("tenant_token_hashes");
+pub(super) const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+pub(super) const TOKEN_HASHES: TableDefinition<&str, &str> =
+    TableDefinition::new("tenant_token_hashes");
 
 /// Longest tenant name.
 pub const MAX_TENANT_NAME: usize = 63;
@@ -132,11 +133,7 @@ impl TenantTable {
     /// One tenant.
     pub fn get(&self, name: &str) -> Result<Option<TenantRecord>, StateError> {
         let txn = self.db.db().begin_read()?;
-        let tenants = match txn.open_table(TENANTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+        let tenants = txn.open_table(TENANTS)?;
         tenants.get(name)?.map(|b| decode(b.value(), "tenant")).transpose()
     }
 
@@ -144,11 +141,7 @@ impl TenantTable {
     pub fn by_token_hash(&self, hash: &str) -> Result<Option<TenantRecord>, StateError> {
         let name = {
             let txn = self.db.db().begin_read()?;
-            let hashes = match txn.open_table(TOKEN_HASHES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
+            let hashes = txn.open_table(TOKEN_HASHES)?;
             match hashes.get(hash)? {
                 Some(name) => name.value().to_string(),
                 None => return Ok(None),
@@ -161,11 +154,7 @@ impl TenantTable {
     /// Every tenant, by name.
     pub fn list(&self) -> Result<Vec<TenantRecord>, StateError> {
         let txn = self.db.db().begin_read()?;
-        let tenants = match txn.open_table(TENANTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
+        let tenants = txn.open_table(TENANTS)?;
         let mut out = Vec::new();
         for entry in tenants.iter()? {
             out.push(decode(entry?.1.value(), "tenant")?);
