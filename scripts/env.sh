@@ -19,7 +19,7 @@ build_all() {
     CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
         cargo build --release --locked --target wasm32-wasip1 -p word_count -p flights -p weblog -p engagement \
         -p bench_jobs
-    cargo build --release --locked --target wasm32-wasip1 -p sandbox_probes -p rdd_ops
+    cargo build --release --locked --target wasm32-wasip1 -p sandbox_probes -p rdd_ops -p udf_probes
 }
 
 # A Python virtual environment with the pinned pyspark, for the benchmark's PySpark engines, kept

@@ -15,7 +15,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
 {
-    cargo test --release --locked --workspace --exclude word_count --exclude flights --exclude weblog --exclude engagement --exclude sandbox_probes --exclude rdd_ops --exclude bench_jobs &&
+    cargo test --release --locked --workspace --exclude word_count --exclude flights --exclude weblog --exclude engagement --exclude sandbox_probes --exclude rdd_ops --exclude udf_probes --exclude bench_jobs &&
         # The examples' shared logic (the guests' binaries only build for wasm32-wasip1).
         cargo test --release --locked -p word_count -p weblog -p engagement --lib
 } 2>&1 | tee "$log"

@@ -13,6 +13,8 @@
 //!   runs, the layout of text chunks, CSV options.
 //! - [`task`]: a task as the coordinator hands it to an executor (embedded or a node): its id,
 //!   inputs and output — one type from the planner to the wire to the node.
+//! - [`udf`]: the UDF ABI — calling functions of another module by name, over batches, with
+//!   Arrow-like type descriptors checked before any task runs.
 //! - [`limits`]: the bounds every host enforces on what a guest sends.
 
 mod bytes_serde;
@@ -20,3 +22,4 @@ pub mod guest;
 pub mod limits;
 pub mod plan;
 pub mod task;
+pub mod udf;

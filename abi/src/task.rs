@@ -76,6 +76,10 @@ pub struct TaskSpec {
     /// every path of the task to it.
     #[serde(default)]
     pub data_root: Option<String>,
+    /// The UDF modules the job bound, by slot: the node has each compiled (fetched once, by
+    /// hash) before the task starts, and the task's UDF calls name their slot.
+    #[serde(default)]
+    pub udfs: Vec<crate::udf::UdfModuleRef>,
 }
 
 /// A broadcast value by reference: what a task's description carries instead of the value.

@@ -7,6 +7,7 @@
 //! - `wordcount`: `weft run` vs the job's closures in a native single-threaded loop.
 //! - `cluster`: a coordinator and two nodes on loopback vs `weft run`, node-to-node shuffle
 //!   throughput, and submit-to-result latency of a tiny job.
+//! - `udf`: `map_udf` into a UDF module vs the same function inlined in the job.
 
 mod answer;
 mod cluster;
@@ -19,6 +20,7 @@ mod measure;
 mod native;
 mod records;
 mod report;
+mod udf;
 mod wordcount;
 mod workloads;
 
@@ -40,6 +42,8 @@ enum Bench {
     Wordcount(wordcount::Args),
     /// The cluster on loopback: word count vs `weft run`, shuffle throughput, tiny-job latency.
     Cluster(cluster::Args),
+    /// `map_udf` calling a cheap UDF module vs the same function inlined in the job.
+    Udf(udf::Args),
     /// One workload in a native single-threaded loop (the `native` engine of `compare`).
     #[command(hide = true)]
     Native(native::Args),
@@ -51,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Cluster(args) => cluster::run(args),
         Bench::Compare(args) => compare::run(args),
         Bench::Native(args) => native::run(args),
+        Bench::Udf(args) => udf::run(args),
     }
 }

@@ -102,6 +102,12 @@ fn print_one(m: &ModuleInfo) {
     if !m.exports.is_empty() {
         println!("  exports: {}", m.exports.join(", "));
     }
+    if !m.udfs.is_empty() {
+        println!("  UDFs:");
+        for udf in &m.udfs {
+            println!("    {udf}");
+        }
+    }
 }
 
 /// Run a `weft module` command.

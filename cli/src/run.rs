@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Compile the module every time; use no module cache.
     #[arg(long)]
     no_module_cache: bool,
+    /// A UDF module the job may bind, as NAME=FILE.wasm (NAME as the job names it, e.g.
+    /// `acme/geo=geo.wasm` for `ctx.udf("acme/geo@latest", …)`); repeat for several.
+    #[arg(long = "udf", value_name = "NAME=FILE", value_parser = parse_udf)]
+    udfs: Vec<(String, PathBuf)>,
     /// Print the module's compile (or cache load) time and the job's own time on stderr when it
     /// ends.
     #[arg(long)]
@@ -63,6 +67,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             },
             _ => None,
         };
+    let mut udfs = Vec::with_capacity(args.udfs.len());
+    for (name, path) in args.udfs {
+        let wasm = std::fs::read(&path)
+            .with_context(|| format!("cannot read UDF module {name} from {}", path.display()))?;
+        udfs.push((name, wasm));
+    }
     let job = LocalJob {
         wasm,
         args: args.args,
@@ -73,6 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         module_cache,
         result_limit,
         observer: Box::new(crate::progress::Progress::default()),
+        udfs,
     };
     let outcome = run_local(job).with_context(|| format!("job {} failed", args.job.display()))?;
     if args.timings {
@@ -90,4 +101,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ => eprintln!("weft: job exited with status {}", outcome.exit_code),
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(1, 255) as u8))
+}
+
+/// `NAME=FILE` of `--udf`.
+fn parse_udf(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !name.contains('@') && !file.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(file)))
+        }
+        _ => Err(format!("{text:?}: expected NAME=FILE.wasm, the name without @VERSION")),
+    }
 }

@@ -1,4 +1,5 @@
-//! Serving a driver's actions: what the host does when a job's `main` calls `run_action`.
+//! Serving a driver's requests: what the host does when a job's `main` calls `run_action` (or
+//! binds a UDF, see [`crate::udfs`]).
 //!
 //! [`JobActions`] holds what every action of one job shares — the job's identity, module,
 //! limits and shuffle key, its storage, its executor and whoever follows it — and runs each
@@ -11,10 +12,13 @@ use crate::action::{ActionEvent, ActionObserver, ActionRun, ActionSettings, driv
 use crate::broadcasts::BroadcastStore;
 use crate::executor::Executor;
 use crate::planner::plan_stages;
+use crate::udfs::{JobUdfs, NoUdfs, UdfCatalog};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use weft_abi::plan::{ActionKind, ActionReply, ActionRequest, DatasetId};
 use weft_abi::task::{CACHE_ACTION, MapOutput, ShuffleKey, TaskLimits};
+use weft_abi::udf::{UdfBinding, UdfLookup};
+use weft_sandbox::DriverCall;
 use weft_storage::Storage;
 use weft_storage::staged::StagedDir;
 
@@ -49,6 +53,8 @@ pub struct JobActions<E: Executor> {
     cached: HashMap<DatasetId, Vec<Option<MapOutput>>>,
     /// The job's broadcast values.
     broadcasts: Arc<BroadcastStore>,
+    /// The UDF modules the job bound.
+    udfs: JobUdfs,
 }
 
 impl<E: Executor> JobActions<E> {
@@ -63,7 +69,14 @@ impl<E: Executor> JobActions<E> {
         broadcasts: Arc<BroadcastStore>,
     ) -> JobActions<E> {
         let cached = HashMap::new();
-        JobActions { settings, storage, executor, observer, actions: 0, cached, broadcasts }
+        let udfs = JobUdfs::new(Box::new(NoUdfs));
+        JobActions { settings, storage, executor, observer, actions: 0, cached, broadcasts, udfs }
+    }
+
+    /// Find the job's UDF modules in `catalog` (by default there are none).
+    pub fn with_udfs(mut self, catalog: Box<dyn UdfCatalog>) -> JobActions<E> {
+        self.udfs = JobUdfs::new(catalog);
+        self
     }
 
     /// Run one action to its end.
@@ -106,6 +119,7 @@ impl<E: Executor> JobActions<E> {
             key: s.key.clone(),
             staging: output.as_ref().map(|o| o.staging().to_string()),
             broadcasts: self.broadcasts.refs(),
+            udfs: self.udfs.modules().to_vec(),
         };
         let mut run = ActionRun::new(settings, graph);
         let reused = run.reuse_cached(&self.cached);
@@ -136,26 +150,57 @@ impl<E: Executor> Drop for JobActions<E> {
     }
 }
 
+/// What a driver asks of its host, decoded.
+pub trait DriverRequests: Send + 'static {
+    /// Run an action.
+    fn action(&mut self, request: &ActionRequest) -> ActionReply;
+    /// Bind a UDF.
+    fn bind_udf(&mut self, lookup: &UdfLookup) -> Result<UdfBinding, String>;
+}
+
+impl<E: Executor + Send + 'static> DriverRequests for JobActions<E> {
+    fn action(&mut self, request: &ActionRequest) -> ActionReply {
+        self.run(request)
+    }
+
+    fn bind_udf(&mut self, lookup: &UdfLookup) -> Result<UdfBinding, String> {
+        self.udfs.bind(lookup)
+    }
+}
+
 /// The last failed action's cause, as recorded by a [`driver_handler`].
 pub type LastFailure = Arc<Mutex<Option<String>>>;
 
-/// The host side of the driver's `run_action` import: decode the request, run it with `run`,
-/// remember the cause of the last failed action (to report it if the driver exits with an error),
-/// encode the reply.
-pub fn driver_handler(
-    mut run: impl FnMut(&ActionRequest) -> ActionReply + Send + 'static,
-) -> (weft_sandbox::ActionHandler, LastFailure) {
+/// The host side of the driver's `run_action` and `udf_bind` imports: decode the request, hand
+/// it to `host`, remember the cause of the last failure (to report it if the driver exits with
+/// an error), encode the reply.
+pub fn driver_handler(mut host: impl DriverRequests) -> (weft_sandbox::ActionHandler, LastFailure) {
     let last_failure = LastFailure::default();
     let record = last_failure.clone();
-    let handler = Box::new(move |request: &[u8]| {
-        let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
-            Ok(request) => run(&request),
-            Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
-        };
-        if let ActionReply::Failed(message) = &reply {
-            *record.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+    let remember = move |message: &str| {
+        *record.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_string());
+    };
+    let handler = Box::new(move |kind: DriverCall, request: &[u8]| match kind {
+        DriverCall::Action => {
+            let reply = match rmp_serde::from_slice::<ActionRequest>(request) {
+                Ok(request) => host.action(&request),
+                Err(e) => ActionReply::Failed(format!("cannot decode the action request: {e}")),
+            };
+            if let ActionReply::Failed(message) = &reply {
+                remember(message);
+            }
+            rmp_serde::to_vec(&reply).unwrap_or_default()
         }
-        rmp_serde::to_vec(&reply).unwrap_or_default()
+        DriverCall::BindUdf => {
+            let reply = match rmp_serde::from_slice::<UdfLookup>(request) {
+                Ok(lookup) => host.bind_udf(&lookup),
+                Err(e) => Err(format!("cannot decode the UDF lookup: {e}")),
+            };
+            if let Err(message) = &reply {
+                remember(message);
+            }
+            rmp_serde::to_vec(&reply).unwrap_or_default()
+        }
     });
     (handler, last_failure)
 }

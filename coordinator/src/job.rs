@@ -4,6 +4,7 @@
 use crate::action::ActionObserver;
 use crate::driver::{JobActions, JobSettings, driver_handler};
 use crate::local::LocalExecutor;
+use crate::udfs::LocalUdfCatalog;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +40,8 @@ pub struct LocalJob {
     pub result_limit: u64,
     /// Who follows the job's actions (progress, task output, warnings).
     pub observer: Box<dyn ActionObserver + Send>,
+    /// UDF modules the job may bind, by the name it binds them with (`weft run --udf`).
+    pub udfs: Vec<(String, Vec<u8>)>,
 }
 
 /// Why a job could not run or did not finish.
@@ -50,6 +53,9 @@ pub enum RunError {
     /// The data directory is unusable.
     #[error(transparent)]
     DataDir(#[from] StorageError),
+    /// A UDF module given with the job is unusable.
+    #[error("{0}")]
+    Udf(String),
     /// The driver was stopped (deadline, memory, panic, trap).
     #[error("the driver failed: {0}")]
     Driver(TaskError),
@@ -80,6 +86,7 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         engine = engine.with_module_cache(cache);
     }
     let module = JobModule::new(&engine, &job.wasm)?.with_policy(job.policy);
+    let udfs = LocalUdfCatalog::new(&engine, job.udfs).map_err(RunError::Udf)?;
     let compile_time = started.elapsed();
     tracing::info!(hash = module.hash(), workers = job.workers, "module compiled");
     let storage: Arc<dyn weft_storage::Storage> = Arc::new(data);
@@ -103,9 +110,11 @@ pub fn run_local(job: LocalJob) -> Result<JobOutcome, RunError> {
         storage.clone(),
         job.workers,
         broadcasts.clone(),
+        udfs.compiled(),
     );
-    let mut actions = JobActions::new(settings, storage, executor, job.observer, broadcasts);
-    let (handler, failed_action) = driver_handler(move |request| actions.run(request));
+    let actions = JobActions::new(settings, storage, executor, job.observer, broadcasts)
+        .with_udfs(Box::new(udfs));
+    let (handler, failed_action) = driver_handler(actions);
     let stdout = CapturedOutput::forward(0, Box::new(std::io::stdout()));
     let stderr = CapturedOutput::forward(DRIVER_STDERR_KEPT, Box::new(std::io::stderr()));
     let driver_started = Instant::now();

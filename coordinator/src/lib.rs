@@ -13,6 +13,8 @@
 //! - [`slots`]: one ledger of task slots for the whole cluster, shared by all jobs; who may take
 //!   a free slot is [`fair_share`]'s rule (tenants' caps and weights, max-min between jobs).
 //! - [`driver`]: serving a driver's actions (plan, stage the output, run, commit).
+//! - [`udfs`]: binding a job's UDFs — finding the module, checking the call against the
+//!   signatures it declares, a slot per module for every task.
 //! - [`local`] and [`job`]: the embedded engine behind `weft run` — an executor of worker
 //!   threads, and a whole job run on it.
 //! - [`service`]: the coordinator's operations behind one API type, for an authenticated
@@ -37,5 +39,6 @@ pub mod service;
 pub mod slots;
 pub mod stages;
 pub mod state;
+pub mod udfs;
 
 pub use job::{JobOutcome, LocalJob, RunError, run_local};

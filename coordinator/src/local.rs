@@ -9,13 +9,13 @@ use crate::executor::{
     Executor, ExecutorError, ExecutorEvent, SlotGrant, TaskOutcome, TaskSuccess,
 };
 use crate::slots::SlotLedger;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use weft_abi::task::{TaskFailure, TaskSpec};
-use weft_sandbox::{JobModule, SpecOutcome, TaskHost, run_spec};
+use weft_sandbox::{BoundUdf, JobModule, SpecOutcome, TaskHost, run_spec};
 use weft_storage::Storage;
 use weft_storage::shuffle_store::ShuffleStore;
 
@@ -36,14 +36,16 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     /// Start `workers` threads (at least one) running tasks of job `job`'s `module`, reading and
-    /// writing `storage`.
+    /// writing `storage`; `udfs` are the UDF modules the job may bind, compiled, by hash.
     pub fn new(
         job: &str,
         module: JobModule,
         storage: Arc<dyn Storage>,
         workers: usize,
         broadcasts: Arc<crate::broadcasts::BroadcastStore>,
+        udfs: HashMap<String, JobModule>,
     ) -> LocalExecutor {
+        let modules = Arc::new(Modules { job: module, udfs });
         let workers = workers.max(1);
         let shuffle = Arc::new(ShuffleStore::in_memory());
         let host = Arc::new(TaskHost {
@@ -59,11 +61,11 @@ impl LocalExecutor {
         let (done_tx, outcomes) = channel::<TaskOutcome>();
         let threads = (0..workers)
             .map(|i| {
-                let (module, host) = (module.clone(), host.clone());
+                let (modules, host) = (modules.clone(), host.clone());
                 let (work_rx, done_tx) = (work_rx.clone(), done_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("weft-worker-{i}"))
-                    .spawn(move || worker(module, host, work_rx, done_tx))
+                    .spawn(move || worker(modules, host, work_rx, done_tx))
                     .expect("cannot start a worker thread")
             })
             .collect();
@@ -81,8 +83,27 @@ impl LocalExecutor {
     }
 }
 
+/// The job's module and the UDF modules its tasks may call.
+struct Modules {
+    job: JobModule,
+    udfs: HashMap<String, JobModule>,
+}
+
+impl Modules {
+    /// The UDF modules `spec` names, in its slots.
+    fn bound(&self, spec: &TaskSpec) -> Result<Vec<BoundUdf>, weft_sandbox::TaskError> {
+        let bind = |r: &weft_abi::udf::UdfModuleRef| {
+            let module = self.udfs.get(&r.hash).ok_or_else(|| {
+                weft_sandbox::TaskError::Setup(format!("UDF module {} is not loaded", r.name))
+            })?;
+            Ok(BoundUdf { slot: r.slot, name: r.name.clone(), module: module.clone() })
+        };
+        spec.udfs.iter().map(bind).collect()
+    }
+}
+
 fn worker(
-    module: JobModule,
+    module: Arc<Modules>,
     host: Arc<TaskHost>,
     work: Arc<Mutex<Receiver<TaskSpec>>>,
     done: Sender<TaskOutcome>,
@@ -99,15 +120,12 @@ fn worker(
 
 /// Run one task; a panic here would be a bug in the host, not the job: it is reported as the
 /// task's failure instead of leaving the action waiting forever.
-fn run_caught(module: &JobModule, spec: &TaskSpec, host: &TaskHost) -> TaskOutcome {
+fn run_caught(modules: &Modules, spec: &TaskSpec, host: &TaskHost) -> TaskOutcome {
+    let run = || run_spec(&modules.job, spec, host, modules.bound(spec)?);
     let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_spec(module, spec, host)))
-            .unwrap_or_else(|panic| {
-                Err(weft_sandbox::TaskError::Setup(format!(
-                    "internal error: {}",
-                    panic_text(&panic)
-                )))
-            });
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+            Err(weft_sandbox::TaskError::Setup(format!("internal error: {}", panic_text(&panic))))
+        });
     TaskOutcome {
         id: spec.id.clone(),
         node: host.node_id.clone(),

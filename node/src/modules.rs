@@ -1,4 +1,4 @@
-//! The modules a node has compiled, by hash: fetched from the coordinator the first time a task
+//! The modules a node has compiled (jobs' and UDF modules alike), by hash: fetched from the coordinator the first time a task
 //! needs one (hash checked), compiled once (or loaded from the node's compiled-module cache) on a
 //! blocking thread, and kept for the next tasks.
 //!
@@ -80,7 +80,7 @@ impl ModuleLoader {
                 }
                 fetched = wasm.len() as u64;
                 let engine = self.engine.clone();
-                tokio::task::spawn_blocking(move || JobModule::new(&engine, &wasm))
+                tokio::task::spawn_blocking(move || JobModule::compile(&engine, &wasm))
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())

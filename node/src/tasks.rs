@@ -1,6 +1,6 @@
 //! Running the tasks the coordinator assigns: take one of the node's slots (a task beyond them is
-//! refused, whatever the coordinator thinks), get the compiled module, run the spec on a
-//! blocking thread through [`run_spec`], and answer: `TaskDone` followed by the result batches
+//! refused, whatever the coordinator thinks), get the compiled module and the UDF modules the
+//! job bound, run the spec on a blocking thread through [`run_spec`], and answer: `TaskDone` followed by the result batches
 //! as a stream of parts (so that no reply is one frame over the limit), or `TaskFailed` with
 //! the failure's kind.
 
@@ -8,7 +8,7 @@ use crate::NodeState;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use weft_abi::task::{FailureKind, TaskFailure, TaskSpec};
-use weft_sandbox::{SpecOutcome, run_spec};
+use weft_sandbox::{BoundUdf, SpecOutcome, run_spec};
 use weft_wire::protocol::{Request, Response, batch_parts};
 use weft_wire::transport::{self, TransportError};
 
@@ -90,17 +90,7 @@ async fn run(
     spec: TaskSpec,
 ) -> Result<SpecOutcome, TaskFailure> {
     let node = state.node_id();
-    let hash = spec.module_hash.clone();
-    let fetch = || async {
-        let request = Request::FetchModule { hash: hash.clone() };
-        match transport::request(coordinator, &request).await {
-            Ok(Response::Module(bytes)) => Ok(bytes),
-            Ok(Response::Refused { reason }) => Err(reason),
-            Ok(other) => Err(format!("unexpected answer {other:?}")),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    let loaded = state.modules.get(&spec.module_hash, fetch).await.map_err(|e| {
+    let loaded = load(state, coordinator, &spec.module_hash).await.map_err(|e| {
         TaskFailure::infrastructure(format!("node {node}: cannot load the module: {e}"))
     })?;
     if loaded.fetched > 0 {
@@ -108,6 +98,25 @@ async fn run(
         c.module_bytes_sent += loaded.fetched;
         c.compilations += 1;
         tracing::info!(hash = %spec.module_hash, bytes = loaded.fetched, "module fetched and compiled");
+    }
+    loaded.module.require_job().map_err(|e| TaskFailure::job(e.to_string()))?;
+    // The UDF modules the job bound, each fetched and compiled once per node.
+    let mut udfs = Vec::with_capacity(spec.udfs.len());
+    for r in &spec.udfs {
+        let loaded = load(state, coordinator, &r.hash).await.map_err(|e| {
+            TaskFailure::infrastructure(format!(
+                "node {node}: cannot load UDF module {}: {e}",
+                r.name
+            ))
+        })?;
+        if loaded.fetched > 0 {
+            let mut c = state.counters();
+            c.udf_module_bytes += loaded.fetched;
+            c.udf_compilations += 1;
+            tracing::info!(module = %r.name, bytes = loaded.fetched, "UDF module fetched and compiled");
+        }
+        loaded.module.require_udf().map_err(|e| TaskFailure::job(format!("{}: {e}", r.name)))?;
+        udfs.push(BoundUdf { slot: r.slot, name: r.name.clone(), module: loaded.module });
     }
     // The job's broadcast values, each fetched once per node (the first task that needs it).
     for r in &spec.broadcasts {
@@ -134,10 +143,28 @@ async fn run(
         .task_host(spec.data_root.as_deref())
         .map_err(|e| TaskFailure::job(format!("node {node}: {e}")))?;
     let module = loaded.module;
-    let outcome = tokio::task::spawn_blocking(move || run_spec(&module, &spec, &host)).await;
+    let outcome = tokio::task::spawn_blocking(move || run_spec(&module, &spec, &host, udfs)).await;
     state.counters().tasks += 1;
     match outcome {
         Ok(result) => result.map_err(|e| e.to_failure()),
         Err(e) => Err(TaskFailure::infrastructure(format!("internal error on node {node}: {e}"))),
     }
+}
+
+/// The compiled module `hash`, fetched from the coordinator if this node does not have it.
+async fn load(
+    state: &NodeState,
+    coordinator: &quinn::Connection,
+    hash: &str,
+) -> Result<crate::modules::Loaded, String> {
+    let fetch = || async {
+        let request = Request::FetchModule { hash: hash.to_string() };
+        match transport::request(coordinator, &request).await {
+            Ok(Response::Module(bytes)) => Ok(bytes),
+            Ok(Response::Refused { reason }) => Err(reason),
+            Ok(other) => Err(format!("unexpected answer {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    state.modules.get(hash, fetch).await
 }

@@ -16,6 +16,9 @@ pub enum ModuleError {
     /// Valid WebAssembly, but not built against the Weft SDK (or for the wrong target).
     #[error("not a Weft job: {0}")]
     NotAJob(String),
+    /// A module used as a UDF module that is not one.
+    #[error("not a UDF module: {0}")]
+    NotUdf(String),
     /// The engine itself could not be set up.
     #[error("{0}")]
     Engine(String),

@@ -7,10 +7,11 @@
 use crate::engine::ticks;
 use crate::error::TaskError;
 use crate::io::InputError;
-use crate::store::{DriverIo, HostFailure, Role, SandboxState, TaskIo};
+use crate::store::{DriverCall, DriverIo, HostFailure, Role, SandboxState, TaskIo};
 use std::time::Instant;
 use wasmtime::{AsContextMut, Caller, Engine, Linker, Memory};
 use weft_abi::guest::*;
+use weft_abi::udf::{IMPORT_UDF_BIND, IMPORT_UDF_CALL, IMPORT_UDF_READ};
 
 /// Longest message (panic, failure) kept from a guest.
 const MAX_MESSAGE: usize = 64 << 10;
@@ -60,7 +61,22 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<SandboxState>> 
         },
     )?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_BROADCAST_READ, broadcast_read)?;
-    linker.func_wrap(IMPORT_MODULE, IMPORT_RUN_ACTION, run_action)?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_RUN_ACTION,
+        |c: Caller<'_, SandboxState>, ptr: u32, len: u32| {
+            driver_request(c, DriverCall::Action, ptr, len)
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        IMPORT_UDF_BIND,
+        |c: Caller<'_, SandboxState>, ptr: u32, len: u32| {
+            driver_request(c, DriverCall::BindUdf, ptr, len)
+        },
+    )?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_UDF_CALL, udf_call)?;
+    linker.func_wrap(IMPORT_MODULE, IMPORT_UDF_READ, udf_read)?;
     linker.func_wrap(IMPORT_MODULE, IMPORT_REPLY_READ, reply_read)?;
     Ok(linker)
 }
@@ -95,6 +111,9 @@ fn task_io<'a>(state: &'a mut SandboxState, function: &str) -> wasmtime::Result<
     match &mut state.role {
         Role::Task(io) => Ok(io),
         Role::Driver(_) => wasmtime::bail!("`{function}` is only available inside a task"),
+        Role::Udf { .. } => wasmtime::bail!(
+            "`{function}` is not available to a UDF: a UDF sees only the records it is given"
+        ),
     }
 }
 
@@ -107,6 +126,7 @@ fn driver_io<'a>(
         Role::Task(_) => wasmtime::bail!(
             "`{function}`: actions can only run in the driver (`main`), not inside a closure"
         ),
+        Role::Udf { .. } => wasmtime::bail!("`{function}` is not available to a UDF"),
     }
 }
 
@@ -218,7 +238,14 @@ fn broadcast_read(mut caller: Caller<'_, SandboxState>, id: i64, ptr: u32) -> wa
     Ok(())
 }
 
-fn run_action(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmtime::Result<i64> {
+/// `run_action` and `udf_bind`: hand the driver's request to the host and keep the reply for
+/// `reply_read`.
+fn driver_request(
+    mut caller: Caller<'_, SandboxState>,
+    kind: DriverCall,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i64> {
     if len as usize > MAX_REQUEST {
         wasmtime::bail!(
             "action request of {len} bytes is larger than the {MAX_REQUEST} byte limit"
@@ -226,17 +253,55 @@ fn run_action(mut caller: Caller<'_, SandboxState>, ptr: u32, len: u32) -> wasmt
     }
     let mem = memory(&mut caller)?;
     let request = guest_bytes(mem.data(&caller), ptr, len)?.to_vec();
-    let io = driver_io(caller.data_mut(), IMPORT_RUN_ACTION)?;
+    let name = match kind {
+        DriverCall::Action => IMPORT_RUN_ACTION,
+        DriverCall::BindUdf => IMPORT_UDF_BIND,
+    };
+    let io = driver_io(caller.data_mut(), name)?;
     // The driver's CPU budget only counts time spent in its own code: stop the clock while the
-    // action runs, and re-arm the epoch deadline with what is left when it returns.
+    // host works, and re-arm the epoch deadline with what is left when it returns.
     io.budget = io.budget.saturating_sub(io.resumed_at.elapsed());
-    let reply = (io.actions)(&request);
+    let reply = (io.actions)(kind, &request);
     let len = reply.len() as i64;
     io.pending_reply = Some(reply);
     io.resumed_at = Instant::now();
     let left = io.budget;
     caller.as_context_mut().set_epoch_deadline(ticks(left));
     Ok(len)
+}
+
+/// `udf_call`: run a bound UDF over the batch at `ptr` in its own sandbox.
+fn udf_call(
+    mut caller: Caller<'_, SandboxState>,
+    slot: u32,
+    function: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i64> {
+    let mem = memory(&mut caller)?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let batch = guest_bytes(data, ptr, len)?;
+    let operator = state.operator(data);
+    let called = task_io(state, IMPORT_UDF_CALL)?.udfs.call(slot, function, batch, operator);
+    match called {
+        Ok(len) => Ok(len as i64),
+        Err(e) => Err(host_failure(state, e)),
+    }
+}
+
+/// `udf_read`: copy the last UDF answer to `ptr`.
+fn udf_read(mut caller: Caller<'_, SandboxState>, ptr: u32) -> wasmtime::Result<()> {
+    let mem = memory(&mut caller)?;
+    let (data, state) = mem.data_and_store_mut(&mut caller);
+    let answer = &task_io(state, IMPORT_UDF_READ)?.udfs.answer;
+    let at = ptr as usize;
+    match at.checked_add(answer.len()).and_then(|end| data.get_mut(at..end)) {
+        Some(target) => target.copy_from_slice(answer),
+        None => {
+            wasmtime::bail!("udf_read: {} bytes at {ptr:#x} are outside guest memory", answer.len())
+        }
+    }
+    Ok(())
 }
 
 fn reply_read(mut caller: Caller<'_, SandboxState>, ptr: u32) -> wasmtime::Result<()> {

@@ -22,7 +22,8 @@
 //! Modules: `engine` (configuration, ticker), `module` (validation, linking), `store` (one
 //! sandbox's state and limits, trap classification), `host_fns` (the `weft` imports), `io`
 //! (task input and output), `task` (running a task or a driver), `runner` (running a task
-//! spec), `module_cache` (compiled code kept on disk), `capture` (guest stdout/stderr).
+//! spec), `module_cache` (compiled code kept on disk), `capture` (guest stdout/stderr),
+//! `udf_host` (the sandboxes of the UDFs a task calls).
 
 pub mod capture;
 mod engine;
@@ -34,6 +35,7 @@ mod module_cache;
 mod runner;
 mod store;
 mod task;
+mod udf_host;
 
 pub use engine::{Engine, SandboxPolicy, TICK};
 pub use error::{ModuleError, TaskError};
@@ -41,5 +43,6 @@ pub use io::{BatchSource, InputError, OutputSpec, TaskOutput, VecSource};
 pub use module::{JobModule, module_hash};
 pub use module_cache::ModuleCache;
 pub use runner::{BroadcastBlobs, FetchBucket, SpecOutcome, TaskHost, run_spec};
-pub use store::ActionHandler;
+pub use store::{ActionHandler, DriverCall};
 pub use task::{DriverReport, TaskReport};
+pub use udf_host::{BoundUdf, udf_signatures};

@@ -1,4 +1,5 @@
-//! A job's module: validated, compiled and pre-linked once, instantiated once per task.
+//! A module built with the SDK — a job, a UDF module, or both: validated, compiled and
+//! pre-linked once, instantiated once per task (and once per task that calls its UDFs).
 
 use crate::engine::{Engine, SandboxPolicy, Ticker};
 use crate::error::ModuleError;
@@ -7,6 +8,14 @@ use crate::store::SandboxState;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use weft_abi::guest::{EXPORT_ALLOC, EXPORT_RUN_TASK};
+use weft_abi::udf::{EXPORT_UDF_CALL, EXPORT_UDF_SIGNATURES};
+
+fn missing(name: &str, what: &str) -> ModuleError {
+    ModuleError::NotAJob(format!(
+        "the module does not export `{name}` ({what}); build a Rust program that uses the `weft` \
+         SDK with `cargo build --release --target wasm32-wasip1`"
+    ))
+}
 
 /// A module's content address: the SHA-256 of its bytes, in lowercase hex.
 pub fn module_hash(bytes: &[u8]) -> String {
@@ -28,6 +37,16 @@ impl JobModule {
     /// Validate and compile a job module (once per job; tasks then only instantiate it), or load
     /// it from the engine's module cache when it was compiled before.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<JobModule, ModuleError> {
+        let module = JobModule::compile(engine, bytes)?;
+        module.require_job()?;
+        Ok(module)
+    }
+
+    /// Validate and compile a module built with the SDK, a job or a UDF module (or both): it
+    /// must export memory and the Weft entry points, and import nothing but WASI and the `weft`
+    /// functions. [`require_job`](Self::require_job) and [`require_udf`](Self::require_udf)
+    /// check what it is.
+    pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<JobModule, ModuleError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(ModuleError::NotWasm);
         }
@@ -44,17 +63,9 @@ impl JobModule {
                 module
             }
         };
-        for (name, what) in [
-            ("memory", "a memory"),
-            ("_start", "a `main` function"),
-            (EXPORT_ALLOC, "the Weft task entry points"),
-            (EXPORT_RUN_TASK, "the Weft task entry points"),
-        ] {
+        for (name, what) in [("memory", "a memory"), (EXPORT_ALLOC, "the Weft task entry points")] {
             if module.get_export(name).is_none() {
-                return Err(ModuleError::NotAJob(format!(
-                    "the module does not export `{name}` ({what}); build a Rust program that uses \
-                     the `weft` SDK with `cargo build --release --target wasm32-wasip1`"
-                )));
+                return Err(missing(name, what));
             }
         }
         let linker = host_fns::linker(&engine.inner)
@@ -71,6 +82,36 @@ impl JobModule {
             hash,
             _ticker: engine.ticker.clone(),
         })
+    }
+
+    /// Whether the module exports `name`.
+    pub fn has_export(&self, name: &str) -> bool {
+        self.pre.module().get_export(name).is_some()
+    }
+
+    /// Check that the module is a job: it has a `main` and runs tasks.
+    pub fn require_job(&self) -> Result<(), ModuleError> {
+        for (name, what) in
+            [("_start", "a `main` function"), (EXPORT_RUN_TASK, "the Weft task entry points")]
+        {
+            if !self.has_export(name) {
+                return Err(missing(name, what));
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that the module is a UDF module (made with `weft::udf!`).
+    pub fn require_udf(&self) -> Result<(), ModuleError> {
+        for name in [EXPORT_UDF_CALL, EXPORT_UDF_SIGNATURES] {
+            if !self.has_export(name) {
+                return Err(ModuleError::NotUdf(format!(
+                    "the module does not export `{name}` (declare its functions with \
+                     `weft::udf!`)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The module's content address: SHA-256 of its bytes, in hex.

@@ -8,6 +8,7 @@ use crate::error::TaskError;
 use crate::io::{BatchSource, InputError, OutputSpec, TaskOutput, VecSource};
 use crate::module::JobModule;
 use crate::task::TaskReport;
+use crate::udf_host::BoundUdf;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -65,11 +66,13 @@ pub struct SpecOutcome {
     pub map_output: Option<MapOutput>,
 }
 
-/// Run `spec` with `module` on `host` (blocking: the task runs on this thread).
+/// Run `spec` with `module` on `host` (blocking: the task runs on this thread); `udfs` are the
+/// compiled modules of `spec.udfs`.
 pub fn run_spec(
     module: &JobModule,
     spec: &TaskSpec,
     host: &TaskHost,
+    udfs: Vec<BoundUdf>,
 ) -> Result<SpecOutcome, TaskError> {
     let limits = spec.limits;
     let timeout = Duration::from_millis(limits.timeout_ms);
@@ -105,7 +108,7 @@ pub fn run_spec(
         broadcasts.insert(r.id, bytes);
     }
     let module = module.clone().with_policy(policy);
-    let report = module.run_task(&spec.guest, inputs, output, broadcasts)?;
+    let report = module.run_task(&spec.guest, inputs, output, broadcasts, udfs)?;
     let map_output = match (&report.output, &spec.output) {
         (TaskOutput::Buckets(receipt), OutputKind::Buckets { id, .. }) => Some(MapOutput {
             id: id.clone(),

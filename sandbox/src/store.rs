@@ -8,6 +8,8 @@ use crate::engine::{SandboxPolicy, ticks};
 use crate::error::TaskError;
 use crate::io::{BatchSource, OutputSink};
 use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -36,19 +38,28 @@ impl std::fmt::Display for HostFailure {
 }
 impl std::error::Error for HostFailure {}
 
-/// Caps linear memory (and table) growth.
+/// Linear memory used by the sandboxes of one task: the task's own and those of the UDFs it
+/// calls, which are counted against the same limit.
+#[derive(Clone, Default)]
+pub(crate) struct MemoryBudget(Arc<AtomicUsize>);
+
+/// Caps linear memory (and table) growth of every sandbox sharing a [`MemoryBudget`].
 pub(crate) struct MemoryCap {
     limit: usize,
+    used: MemoryBudget,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let more = desired.saturating_sub(current);
+        let before = self.used.0.fetch_add(more, Ordering::Relaxed);
+        if before.saturating_add(more) > self.limit {
+            self.used.0.fetch_sub(more, Ordering::Relaxed);
             return Err(wasmtime::Error::new(MemoryCapHit));
         }
         Ok(true)
@@ -80,10 +91,21 @@ pub(crate) struct TaskIo {
     pub(crate) broadcasts: std::collections::HashMap<u64, Bytes>,
     /// Operator labels by index (source, ops, sink), to name the one that failed.
     pub(crate) labels: Vec<String>,
+    /// The UDF modules the task may call, and the sandboxes of those it called.
+    pub(crate) udfs: crate::udf_host::UdfSandboxes,
 }
 
-/// Runs an action for the driver: request bytes in, reply bytes out.
-pub type ActionHandler = Box<dyn FnMut(&[u8]) -> Vec<u8> + Send>;
+/// Serves the driver's requests to the host: which kind, request bytes in, reply bytes out.
+pub type ActionHandler = Box<dyn FnMut(DriverCall, &[u8]) -> Vec<u8> + Send>;
+
+/// What the driver asks of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverCall {
+    /// Run an action (`run_action`): an `ActionRequest` in, an `ActionReply` out.
+    Action,
+    /// Bind a UDF (`udf_bind`): a `UdfLookup` in, a `Result<UdfBinding, String>` out.
+    BindUdf,
+}
 
 /// What the driver sandbox exchanges with the host.
 pub(crate) struct DriverIo {
@@ -98,6 +120,10 @@ pub(crate) struct DriverIo {
 pub(crate) enum Role {
     Task(Box<TaskIo>),
     Driver(DriverIo),
+    /// A UDF module's sandbox; the label names the call that is running (for errors).
+    Udf {
+        label: String,
+    },
 }
 
 /// The data of every sandbox's store.
@@ -112,7 +138,9 @@ pub(crate) struct SandboxState {
     pub(crate) host_error: Option<TaskError>,
 }
 
-/// A fresh store with the job's limits, WASI with nothing granted, and captured output.
+/// A fresh store with the job's limits, WASI with nothing granted, and captured output; its
+/// memory counts against `memory` (shared by a task and the UDFs it calls).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn new_store(
     engine: &wasmtime::Engine,
     policy: &SandboxPolicy,
@@ -121,12 +149,13 @@ pub(crate) fn new_store(
     stdout: &CapturedOutput,
     stderr: &CapturedOutput,
     deadline: Duration,
+    memory: MemoryBudget,
 ) -> Store<SandboxState> {
     let wasi =
         WasiCtxBuilder::new().args(args).stdout(stdout.clone()).stderr(stderr.clone()).build_p1();
     let state = SandboxState {
         wasi,
-        limiter: MemoryCap { limit: policy.memory_limit as usize },
+        limiter: MemoryCap { limit: policy.memory_limit as usize, used: memory },
         role,
         op_cell: None,
         panic_message: None,
@@ -161,7 +190,13 @@ pub(crate) fn classify(
     if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return TaskError::DeadlineExceeded { limit, operator };
     }
-    TaskError::Trap { operator, message: format!("{error:#}") }
+    // A host function's refusal (a bad pointer, a call the role may not make) says it all; a
+    // trap of the guest's own keeps wasmtime's backtrace.
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(_) => format!("{error:#}"),
+        None => error.root_cause().to_string(),
+    };
+    TaskError::Trap { operator, message }
 }
 
 /// The label of the operator whose code was running, read from the guest's cell.
@@ -169,12 +204,21 @@ fn current_operator(
     store: &mut Store<SandboxState>,
     memory: Option<wasmtime::Memory>,
 ) -> Option<String> {
-    let labels = match &store.data().role {
-        Role::Task(io) => io.labels.clone(),
-        Role::Driver(_) => return Some("the driver (main)".into()),
-    };
-    let cell = store.data().op_cell?;
-    let mut buf = [0u8; 4];
-    memory?.read(&*store, cell as usize, &mut buf).ok()?;
-    labels.get(u32::from_le_bytes(buf) as usize).cloned()
+    let data = memory.map_or(&[][..], |m| m.data(&*store));
+    store.data().operator(data)
+}
+
+impl SandboxState {
+    /// The label of the operator whose code is running, given the guest's memory.
+    pub(crate) fn operator(&self, memory: &[u8]) -> Option<String> {
+        let labels = match &self.role {
+            Role::Task(io) => &io.labels,
+            Role::Driver(_) => return Some("the driver (main)".into()),
+            Role::Udf { label } => return Some(label.clone()),
+        };
+        let cell = self.op_cell? as usize;
+        let bytes = memory.get(cell..cell.checked_add(4)?)?;
+        let index = u32::from_le_bytes(bytes.try_into().ok()?);
+        labels.get(index as usize).cloned()
+    }
 }

@@ -7,7 +7,10 @@ use crate::capture::CapturedOutput;
 use crate::error::TaskError;
 use crate::io::{BatchSource, OutputSink, OutputSpec, TaskOutput};
 use crate::module::JobModule;
-use crate::store::{ActionHandler, DriverIo, Role, SandboxState, TaskIo, classify, new_store};
+use crate::store::{
+    ActionHandler, DriverIo, MemoryBudget, Role, SandboxState, TaskIo, classify, new_store,
+};
+use crate::udf_host::{BoundUdf, UdfSandboxes};
 use std::time::Instant;
 use wasmtime::Store;
 use weft_abi::guest::{EXPORT_ALLOC, EXPORT_RUN_TASK, GuestTask, STATUS_OK};
@@ -36,13 +39,14 @@ pub struct DriverReport {
 
 impl JobModule {
     /// Run `task` in a fresh sandbox over `inputs` (by input index), its output going where
-    /// `output` says.
+    /// `output` says; it may call the UDFs of `udfs`, each in a sandbox of its own.
     pub fn run_task(
         &self,
         task: &GuestTask,
         inputs: Vec<Box<dyn BatchSource>>,
         output: OutputSpec,
         broadcasts: std::collections::HashMap<u64, bytes::Bytes>,
+        udfs: Vec<BoundUdf>,
     ) -> Result<TaskReport, TaskError> {
         let encoded = rmp_serde::to_vec(task)
             .map_err(|e| TaskError::Setup(format!("cannot encode the task: {e}")))?;
@@ -53,6 +57,8 @@ impl JobModule {
         let stdout = CapturedOutput::buffer(self.policy.output_cap);
         let stderr = CapturedOutput::buffer(self.policy.output_cap);
         let limit = self.policy.task_timeout;
+        let memory = MemoryBudget::default();
+        let udfs = UdfSandboxes::new(udfs, memory.clone(), &self.policy, &stdout, &stderr);
         let io = TaskIo {
             inputs,
             pending: None,
@@ -62,6 +68,7 @@ impl JobModule {
             accumulators: Vec::new(),
             broadcasts,
             labels,
+            udfs,
         };
         let mut store = new_store(
             &self.engine,
@@ -71,6 +78,7 @@ impl JobModule {
             &stdout,
             &stderr,
             limit,
+            memory,
         );
         let outcome = self.call_task(&mut store, &encoded);
         let state = store.into_data();
@@ -129,8 +137,10 @@ impl JobModule {
             DriverIo { actions, pending_reply: None, budget: limit, resumed_at: Instant::now() };
         let mut argv = vec!["job".to_string()];
         argv.extend_from_slice(args);
+        let role = Role::Driver(io);
+        let memory = MemoryBudget::default();
         let mut store =
-            new_store(&self.engine, &self.policy, Role::Driver(io), &argv, stdout, stderr, limit);
+            new_store(&self.engine, &self.policy, role, &argv, stdout, stderr, limit, memory);
         let instance =
             self.pre.instantiate(&mut store).map_err(|e| classify(e, &mut store, None, limit))?;
         let memory = instance.get_memory(&mut store, "memory");

@@ -21,6 +21,9 @@ pub enum Error {
     /// The operation cannot give an answer for these arguments or this data (a histogram of an
     /// empty dataset, a sum that overflows, a sampling fraction out of range).
     Unsupported(String),
+    /// A UDF could not be bound: no such module or function, or types that do not match its
+    /// declared signature (the message names both).
+    Udf(String),
     /// The program was started natively rather than inside a Weft sandbox.
     NotInSandbox,
 }
@@ -32,6 +35,7 @@ impl fmt::Display for Error {
             Error::Codec(m) => write!(f, "record encoding failed: {m}"),
             Error::Input(m) => write!(f, "bad input: {m}"),
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Error::Udf(m) => write!(f, "cannot use the UDF: {m}"),
             Error::NotInSandbox => f.write_str(
                 "this is a Weft job: build it with `cargo build --release --target wasm32-wasip1` \
                  and run the .wasm with `weft run`",

@@ -22,6 +22,9 @@ mod imports {
         pub fn broadcast_read(id: i64, ptr: *mut u8);
         pub fn run_action(ptr: *const u8, len: usize) -> i64;
         pub fn reply_read(ptr: *mut u8);
+        pub fn udf_bind(ptr: *const u8, len: usize) -> i64;
+        pub fn udf_call(slot: u32, function: u32, ptr: *const u8, len: usize) -> i64;
+        pub fn udf_read(ptr: *mut u8);
     }
 }
 
@@ -115,6 +118,36 @@ pub(crate) fn run_action(request: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// Ask the host to bind a UDF; returns the encoded answer.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn udf_bind(lookup: &[u8]) -> Result<Vec<u8>, Error> {
+    // SAFETY: the host writes exactly the announced number of bytes into our buffer.
+    unsafe {
+        let len = imports::udf_bind(lookup.as_ptr(), lookup.len());
+        if len < 0 {
+            return Err(Error::Udf("the host could not read the UDF lookup".into()));
+        }
+        let mut buf = Vec::<u8>::with_capacity(len as usize);
+        imports::reply_read(buf.as_mut_ptr());
+        buf.set_len(len as usize);
+        Ok(buf)
+    }
+}
+
+/// Run a bound UDF over an encoded batch; returns its encoded answer. A UDF that fails stops
+/// the task (the host reports why), so this returns only answers.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn udf_call(slot: u32, function: u32, batch: &[u8]) -> Vec<u8> {
+    // SAFETY: the host writes exactly the announced number of bytes into our buffer.
+    unsafe {
+        let len = imports::udf_call(slot, function, batch.as_ptr(), batch.len()) as usize;
+        let mut buf = Vec::<u8>::with_capacity(len);
+        imports::udf_read(buf.as_mut_ptr());
+        buf.set_len(len);
+        buf
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use super::Error;
@@ -136,6 +169,12 @@ mod native {
     }
     pub(crate) fn broadcast(_id: u64) -> Option<Vec<u8>> {
         None
+    }
+    pub(crate) fn udf_bind(_lookup: &[u8]) -> Result<Vec<u8>, Error> {
+        Err(Error::NotInSandbox)
+    }
+    pub(crate) fn udf_call(_slot: u32, _function: u32, _batch: &[u8]) -> Vec<u8> {
+        unreachable!("{OUTSIDE}")
     }
 }
 #[cfg(not(target_arch = "wasm32"))]

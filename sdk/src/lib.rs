@@ -64,6 +64,7 @@ mod sorting;
     all(feature = "task-allocator", target_arch = "wasm32", not(target_feature = "atomics"))
 ))]
 mod task_alloc;
+pub mod udf;
 
 /// Small blocks from size classes, the rest from wasi-libc's allocator: see `task_alloc`.
 #[cfg(all(feature = "task-allocator", target_arch = "wasm32", not(target_feature = "atomics")))]
@@ -78,11 +79,13 @@ pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use numbers::{Number, Stats};
 pub use record::{Key, Record};
+pub use udf::{Udf, UdfType};
 
 /// Everything a job usually needs: `use weft::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Accumulator, Broadcast, Context, CsvOptions, Dataset, Key, Number, Record, Stats,
+        Accumulator, Broadcast, Context, CsvOptions, Dataset, Key, Number, Record, Stats, Udf,
+        UdfType,
     };
 }
 

@@ -157,6 +157,25 @@ impl Coordinator {
         crate::weft(&all)
     }
 
+    /// Run `weft <command…> --coordinator ADDR --token TOKEN args…` (a tenant's token, say).
+    pub fn as_token(&self, token: &str, command: &[&str], args: &[&str]) -> crate::Run {
+        let mut all: Vec<&str> = command.to_vec();
+        all.extend(["--coordinator", &self.addr, "--token", token]);
+        all.extend_from_slice(args);
+        crate::weft(&all)
+    }
+
+    /// `weft tenant create NAME extra…` with the admin token; returns the tenant's token.
+    pub fn create_tenant(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec![name];
+        args.extend_from_slice(extra);
+        let run = self.as_token(&self.admin_token(), &["tenant", "create"], &args);
+        run.assert_ok();
+        let token = run.stdout.trim().to_string();
+        assert!(token.starts_with("weft-tenant-"), "{}", run.stdout);
+        token
+    }
+
     /// `weft status --json`: the nodes and the coordinator's counters.
     pub fn status(&self) -> Status {
         let run = self.client("status", &["--json"]);

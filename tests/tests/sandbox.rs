@@ -187,7 +187,7 @@ fn deadlines_keep_firing_after_the_engine_a_module_came_from_is_dropped() {
         ..Default::default()
     }))
     .unwrap();
-    let handler = Box::new(move |_request: &[u8]| reply.clone());
+    let handler = Box::new(move |_kind, _request: &[u8]| reply.clone());
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let (out, err) = (CapturedOutput::buffer(1 << 10), CapturedOutput::buffer(1 << 10));

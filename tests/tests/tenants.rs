@@ -5,27 +5,16 @@
 use std::path::Path;
 use std::time::Duration;
 use weft_tests::cluster::{Coordinator, Process};
-use weft_tests::{Run, guest, weft};
+use weft_tests::{Run, guest};
 
 const JOIN: Duration = Duration::from_secs(30);
 
-/// `weft <command> --coordinator ADDR --token TOKEN args…`.
 fn as_token(c: &Coordinator, token: &str, command: &[&str], args: &[&str]) -> Run {
-    let mut all: Vec<&str> = command.to_vec();
-    all.extend(["--coordinator", &c.addr, "--token", token]);
-    all.extend_from_slice(args);
-    weft(&all)
+    c.as_token(token, command, args)
 }
 
-/// Create a tenant with the admin token; returns its token.
 fn create_tenant(c: &Coordinator, name: &str, extra: &[&str]) -> String {
-    let mut args = vec![name];
-    args.extend_from_slice(extra);
-    let run = as_token(c, &c.admin_token(), &["tenant", "create"], &args);
-    run.assert_ok();
-    let token = run.stdout.trim().to_string();
-    assert!(token.starts_with("weft-tenant-"), "{}", run.stdout);
-    token
+    c.create_tenant(name, extra)
 }
 
 /// `weft submit --follow` of `read_path` with `path`, as `token`.

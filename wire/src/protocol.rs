@@ -326,6 +326,12 @@ pub struct Counters {
     pub peak_running_tasks: u64,
     /// Tasks refused because every slot was busy.
     pub tasks_refused: u64,
+    /// UDF module bytes a node fetched (a module used as a job's too is counted once, there).
+    #[serde(default)]
+    pub udf_module_bytes: u64,
+    /// UDF modules a node loaded (compiled, or mapped from its compiled-module cache).
+    #[serde(default)]
+    pub udf_compilations: u64,
 }
 
 /// The answer to a request.

@@ -28,4 +28,8 @@ pub struct ModuleInfo {
     pub versions: Vec<ModuleVersionInfo>,
     /// The functions the latest version exports (`weft module show` only; empty in lists).
     pub exports: Vec<String>,
+    /// The UDFs the latest version declares, as `name(input) -> output` with their doc comment
+    /// (`weft module show` only).
+    #[serde(default)]
+    pub udfs: Vec<String>,
 }

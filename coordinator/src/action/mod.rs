@@ -50,6 +50,8 @@ pub struct ActionSettings {
     pub staging: Option<String>,
     /// The job's broadcast values, by reference, for every task.
     pub broadcasts: Vec<weft_abi::task::BroadcastRef>,
+    /// The UDF modules the job bound, for every task.
+    pub udfs: Vec<weft_abi::udf::UdfModuleRef>,
 }
 
 /// What people following the action may want to know.
@@ -235,6 +237,7 @@ impl ActionRun {
             broadcasts: s.broadcasts.clone(),
             // Set by the cluster's executor for a tenant's job.
             data_root: None,
+            udfs: s.udfs.clone(),
         })
     }
 

@@ -46,6 +46,7 @@ fn settings(action: u32) -> ActionSettings {
         key: ShuffleKey("key".into()),
         staging: None,
         broadcasts: vec![],
+        udfs: vec![],
     }
 }
 

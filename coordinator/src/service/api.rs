@@ -54,6 +54,8 @@ pub struct CoordinatorApi {
     counters: Mutex<Counters>,
     /// What drivers of jobs are started with.
     pub(super) env: JobEnv,
+    /// What UDF modules declare, by hash.
+    pub(super) signatures: super::udf_catalog::SignatureCache,
 }
 
 /// Longest node name accepted at join.
@@ -83,28 +85,36 @@ impl CoordinatorApi {
         let jobs = DbJobStore::open(db.clone(), Some(&config.state_dir))
             .map_err(|e| internal(e.to_string()))?;
         let storage: Arc<dyn Storage> = Arc::new(data);
-        let env = JobEnv {
+        let jobs: Arc<dyn JobStore> = Arc::new(jobs);
+        let result_limit = config.result_limit;
+        let env = move |api: &std::sync::Weak<CoordinatorApi>| JobEnv {
+            api: api.clone(),
             pool: Arc::default(),
-            jobs: Arc::new(jobs),
+            jobs: jobs.clone(),
             live: Arc::default(),
             storage,
             runtime,
-            result_limit: config.result_limit,
+            result_limit,
             queue: Arc::default(),
         };
-        Ok(Arc::new(CoordinatorApi {
-            pki,
-            pool: env.pool.clone(),
-            modules,
-            jobs: env.jobs.clone(),
-            tenants: TenantTable::new(db.clone()),
-            owners: ModuleOwners::new(db.clone()),
-            names: ModuleNames::new(db),
-            live: env.live.clone(),
-            engine,
-            config,
-            counters: Mutex::default(),
-            env,
+        // Drivers find the registry (their UDFs) through the API they were started by.
+        Ok(Arc::new_cyclic(|api| {
+            let env = env(api);
+            CoordinatorApi {
+                pki,
+                pool: env.pool.clone(),
+                modules,
+                jobs: env.jobs.clone(),
+                tenants: TenantTable::new(db.clone()),
+                owners: ModuleOwners::new(db.clone()),
+                names: ModuleNames::new(db),
+                live: env.live.clone(),
+                engine,
+                config,
+                counters: Mutex::default(),
+                env,
+                signatures: Default::default(),
+            }
         }))
     }
 

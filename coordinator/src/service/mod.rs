@@ -11,7 +11,8 @@
 //!   versions over it;
 //! - `tenant_ops`: tenants (admin only), and what a tenant may see;
 //! - `submit`: checking, placing and starting (or queueing, `job_queue`) a job;
-//! - `executor`: a job's tasks on the nodes; `run_job`: a job's driver on its own thread.
+//! - `executor`: a job's tasks on the nodes; `run_job`: a job's driver on its own thread;
+//!   `udf_catalog`: the registry as the catalog a job binds its UDFs from.
 
 mod api;
 mod executor;
@@ -26,6 +27,7 @@ pub mod registry;
 mod run_job;
 mod submit;
 mod tenant_ops;
+mod udf_catalog;
 
 pub use api::{ApiConfig, CoordinatorApi, JobFollower};
 pub use executor::TASK_GRACE;

@@ -127,14 +127,14 @@ impl ModuleStore {
         Ok(())
     }
 
-    /// The module compiled for drivers.
+    /// The module compiled (a job's or a UDF module: callers check which they need).
     pub fn compiled(&self, engine: &Engine, hash: &str) -> Result<JobModule, String> {
         if let Some(m) = self.compiled.lock().unwrap_or_else(|p| p.into_inner()).get(hash) {
             return Ok(m);
         }
         let wasm =
             self.get(hash).ok_or_else(|| format!("unknown module {hash}; upload it first"))?;
-        let module = JobModule::new(engine, &wasm).map_err(|e| e.to_string())?;
+        let module = JobModule::compile(engine, &wasm).map_err(|e| e.to_string())?;
         self.compiled.lock().unwrap_or_else(|p| p.into_inner()).put(hash, module.clone(), 1);
         Ok(module)
     }

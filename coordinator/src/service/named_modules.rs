@@ -85,6 +85,7 @@ fn info(entry: &NamedModule, exports: Vec<String>) -> ModuleInfo {
         latest: entry.latest[..VERSION_DIGITS.min(entry.latest.len())].to_string(),
         versions: entry.versions.iter().map(version).collect(),
         exports,
+        udfs: Vec::new(),
     }
 }
 
@@ -100,6 +101,11 @@ fn exports(wasm: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+/// A UDF as `weft module show` lists it.
+fn describe(s: &weft_abi::udf::UdfSignature) -> String {
+    if s.doc.is_empty() { s.to_string() } else { format!("{s}  — {}", s.doc) }
 }
 
 impl CoordinatorApi {
@@ -146,12 +152,23 @@ impl CoordinatorApi {
         p: &Principal,
         reference: &str,
     ) -> Result<String, ApiError> {
+        self.resolve_named(p, reference).map(|(_, hash)| hash)
+    }
+
+    /// What a reference `[TENANT/]NAME[@VERSION]` stands for, for `p` (blocking): the version's
+    /// full name `TENANT/NAME@VERSION` and its hash.
+    pub(super) fn resolve_named(
+        &self,
+        p: &Principal,
+        reference: &str,
+    ) -> Result<(String, String), ApiError> {
         let r = parse_ref(reference)?;
         let entry = self.visible(p, &r)?;
         let version = r.version.unwrap_or("latest");
-        entry.version(version).map(|v| v.hash.clone()).ok_or_else(|| {
+        let found = entry.version(version).ok_or_else(|| {
             ApiError::NotFound(format!("module {} has no version {version}", entry.name))
-        })
+        })?;
+        Ok((format!("{}@{}", entry.name, found.id()), found.hash.clone()))
     }
 
     /// Name stored module `hash` (blocking); returns `TENANT/NAME@VERSION`.
@@ -186,12 +203,21 @@ impl CoordinatorApi {
         Ok(all.iter().filter(|e| mine(e) || e.public).map(|e| info(e, Vec::new())).collect())
     }
 
-    /// One named module, with its latest version's exports (blocking).
+    /// One named module, with its latest version's exports and UDFs (blocking: may compile
+    /// it to read what it declares).
     pub fn show_module(&self, p: &Principal, name: &str) -> Result<ModuleInfo, ApiError> {
         let r = parse_ref(name)?;
         let entry = self.visible(p, &r)?;
-        let wasm = self.modules.get(&entry.latest);
-        Ok(info(&entry, wasm.map(|w| exports(&w)).unwrap_or_default()))
+        let exports = self.modules.get(&entry.latest).map(|w| exports(&w)).unwrap_or_default();
+        let udfs = if exports.iter().any(|e| e == weft_abi::udf::EXPORT_UDF_SIGNATURES) {
+            match self.udf_signatures(&entry.latest) {
+                Ok(all) => all.iter().map(describe).collect(),
+                Err(e) => vec![format!("(cannot read them: {e})")],
+            }
+        } else {
+            Vec::new()
+        };
+        Ok(ModuleInfo { udfs, ..info(&entry, exports) })
     }
 
     /// Remove a named module or one version (blocking): refused while a running or queued job

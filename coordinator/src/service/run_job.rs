@@ -2,17 +2,20 @@
 //! the job's log, its actions run on the cluster through a [`RemoteExecutor`], and how it ends
 //! is recorded in the job table.
 
+use super::Principal;
 use super::executor::RemoteExecutor;
 use super::job_queue::JobQueue;
 use super::jobs::{JobState, JobStore};
 use super::live::{LiveJob, LiveJobs};
 use super::nodes::NodePool;
+use super::udf_catalog::RegistryCatalog;
 use crate::action::{ActionEvent, ActionObserver};
-use crate::driver::{JobActions, JobSettings, driver_handler};
+use crate::driver::{DriverRequests, JobActions, JobSettings, driver_handler};
 use std::io::Write;
 use std::sync::Arc;
-use weft_abi::plan::ActionReply;
+use weft_abi::plan::{ActionReply, ActionRequest};
 use weft_abi::task::{ShuffleKey, TaskLimits};
+use weft_abi::udf::{UdfBinding, UdfLookup};
 use weft_sandbox::JobModule;
 use weft_sandbox::capture::CapturedOutput;
 use weft_wire::protocol::JobEvent;
@@ -26,6 +29,8 @@ const DRIVER_STACK: usize = 8 << 20;
 /// What a job's driver needs of the coordinator.
 #[derive(Clone)]
 pub(crate) struct JobEnv {
+    /// The API the job was submitted to (for the registry: UDFs).
+    pub(crate) api: std::sync::Weak<super::api::CoordinatorApi>,
     pub(crate) pool: Arc<NodePool>,
     pub(crate) jobs: Arc<dyn JobStore>,
     pub(crate) live: Arc<LiveJobs>,
@@ -147,6 +152,28 @@ impl Write for LogWriter {
     }
 }
 
+/// A cluster job's driver requests: refused once the job is cancelled.
+struct ClusterDriver {
+    job: Arc<LiveJob>,
+    actions: JobActions<RemoteExecutor>,
+}
+
+impl DriverRequests for ClusterDriver {
+    fn action(&mut self, request: &ActionRequest) -> ActionReply {
+        if self.job.is_cancelled() {
+            return ActionReply::Failed(CANCELLED.into());
+        }
+        self.actions.run(request)
+    }
+
+    fn bind_udf(&mut self, lookup: &UdfLookup) -> Result<UdfBinding, String> {
+        if self.job.is_cancelled() {
+            return Err(CANCELLED.into());
+        }
+        self.actions.bind_udf(lookup)
+    }
+}
+
 /// A cluster job's actions, followed in its log.
 struct LogObserver(Arc<LiveJob>);
 
@@ -195,14 +222,14 @@ fn run(
         RemoteExecutor::new(api.pool.clone(), job.clone(), api.runtime.clone(), place.data_root);
     let observer = Box::new(LogObserver(job.clone()));
     let broadcasts = job.broadcasts.clone();
-    let mut actions = JobActions::new(settings, place.storage, executor, observer, broadcasts);
-    let this_job = job.clone();
-    let (handler, failure) = driver_handler(move |request| {
-        if this_job.is_cancelled() {
-            return ActionReply::Failed(CANCELLED.into());
-        }
-        actions.run(request)
-    });
+    let principal = match &tenant {
+        Some(name) => Principal::Tenant(name.clone()),
+        None => Principal::Admin,
+    };
+    let catalog = RegistryCatalog { api: api.api.clone(), principal };
+    let actions = JobActions::new(settings, place.storage, executor, observer, broadcasts)
+        .with_udfs(Box::new(catalog));
+    let (handler, failure) = driver_handler(ClusterDriver { job: job.clone(), actions });
     let (exit_code, error) = match module.run_driver(&args, &stdout, &stderr, handler) {
         Ok(report) if report.exit_code == 0 => (0, None),
         Ok(report) => (report.exit_code, failure.lock().unwrap_or_else(|p| p.into_inner()).take()),

@@ -105,6 +105,7 @@ impl CoordinatorApi {
             .compiled(&self.engine, hash)
             .map_err(ApiError::Invalid)?
             .with_policy(policy);
+        module.require_job().map_err(|e| ApiError::Invalid(e.to_string()))?;
         let (id, seq) = self.jobs.next_id().map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut record = JobRecord {
             id: id.clone(),

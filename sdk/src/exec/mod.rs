@@ -24,6 +24,7 @@ pub(crate) mod sampling;
 pub(crate) mod shuffle;
 pub(crate) mod sinks;
 pub(crate) mod sources;
+pub(crate) mod udf_ops;
 pub(crate) use combine_table::hash_of;
 pub(crate) use csv_source::csv_rows;
 
