@@ -17,15 +17,24 @@
 //!   batch is (`ptr << 32 | len`, valid until the next call), or [`PACKED_FAILURE`] after
 //!   calling `fail`.
 //!
-//! Batch formats ([`BATCH_MSGPACK`] today): a MessagePack array with one element per record, the
-//! input as `function`'s input type, the output one element per input record as its output type.
-//! An Arrow IPC format would be a second code: the function's signature does not change with it.
+//! Batch formats, chosen by the caller per call; the function's signature does not change with
+//! them:
+//! - [`BATCH_MSGPACK`]: each side a MessagePack array with one element per record, the input as
+//!   `function`'s input type, the output one element per input record as its output type.
+//! - [`BATCH_PACKED`]: a side whose type is a fixed-width primitive ([`DataType::fixed_width`])
+//!   is its values end to end, little-endian, with no header (a `Boolean` is one byte, 0 or 1):
+//!   the layout of an Arrow primitive array's values buffer without nulls, so that the count is
+//!   the length over the width. Other sides are MessagePack as in [`BATCH_MSGPACK`]. Per-record
+//!   decoding is what a call over a cheap function costs; this format has none.
+//!
+//! An Arrow IPC format would be a third code.
 //!
 //! Imports of a job that calls UDFs:
 //! - `udf_bind(ptr: i32, len: i32) -> i64` (driver only): resolve the [`UdfLookup`] at `ptr`;
 //!   the answer, a MessagePack `Result<`[`UdfBinding`]`, String>`, is read with `reply_read`.
-//! - `udf_call(slot: i32, function: i32, ptr: i32, len: i32) -> i64` (tasks): run a bound
-//!   function over a batch; returns the output's length, read with `udf_read(ptr: i32)`.
+//! - `udf_call(slot: i32, function: i32, format: i32, ptr: i32, len: i32) -> i64` (tasks): run
+//!   a bound function over a batch in `format`; returns the output's length, read with
+//!   `udf_read(ptr: i32)`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -43,6 +52,9 @@ pub const IMPORT_UDF_READ: &str = "udf_read";
 
 /// Batch format: a MessagePack array of records.
 pub const BATCH_MSGPACK: u32 = 0;
+/// Batch format: fixed-width primitive sides as packed little-endian values, the others as
+/// MessagePack arrays.
+pub const BATCH_PACKED: u32 = 1;
 
 /// Most UDF modules one job may bind.
 pub const MAX_UDF_MODULES: usize = 64;
@@ -96,6 +108,20 @@ pub struct Field {
     pub name: String,
     /// Its type.
     pub data_type: DataType,
+}
+
+impl DataType {
+    /// Bytes per value of a fixed-width primitive (which [`BATCH_PACKED`] packs), `None` for the
+    /// other types.
+    pub fn fixed_width(&self) -> Option<usize> {
+        Some(match self {
+            DataType::Boolean | DataType::Int8 | DataType::UInt8 => 1,
+            DataType::Int16 | DataType::UInt16 => 2,
+            DataType::Int32 | DataType::UInt32 | DataType::Float32 => 4,
+            DataType::Int64 | DataType::UInt64 | DataType::Float64 => 8,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for DataType {

@@ -118,14 +118,25 @@ impl Client {
 }
 
 fn print_jobs(jobs: &[JobInfo]) {
+    if jobs.is_empty() {
+        println!("no jobs");
+        return;
+    }
+    println!(
+        "{:<10} {:<12} {:<10} {:>7} {:>7} {:>7}  module",
+        "job", "tenant", "state", "ran", "stages", "tasks"
+    );
     for j in jobs {
         let error = j.error.as_deref().or(j.waiting.as_deref());
         let error = error.map(|e| format!("  {e}")).unwrap_or_default();
         println!(
-            "{:<8} {:<10} {:>6}s  {}{error}",
+            "{:<10} {:<12} {:<10} {:>6}s {:>7} {:>7}  {}{error}",
             j.id,
+            j.tenant,
             j.state,
             j.run_secs,
+            j.stages,
+            j.tasks,
             &j.module_hash[..12.min(j.module_hash.len())]
         );
     }

@@ -270,11 +270,13 @@ fn driver_request(
     Ok(len)
 }
 
-/// `udf_call`: run a bound UDF over the batch at `ptr` in its own sandbox.
+/// `udf_call`: run a bound UDF over the batch at `ptr`, in batch format `format`, in its own
+/// sandbox.
 fn udf_call(
     mut caller: Caller<'_, SandboxState>,
     slot: u32,
     function: u32,
+    format: u32,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {
@@ -282,7 +284,8 @@ fn udf_call(
     let (data, state) = mem.data_and_store_mut(&mut caller);
     let batch = guest_bytes(data, ptr, len)?;
     let operator = state.operator(data);
-    let called = task_io(state, IMPORT_UDF_CALL)?.udfs.call(slot, function, batch, operator);
+    let called =
+        task_io(state, IMPORT_UDF_CALL)?.udfs.call(slot, function, format, batch, operator);
     match called {
         Ok(len) => Ok(len as i64),
         Err(e) => Err(host_failure(state, e)),

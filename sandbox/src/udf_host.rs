@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wasmtime::{Memory, Store, TypedFunc};
 use weft_abi::guest::EXPORT_ALLOC;
-use weft_abi::udf::{BATCH_MSGPACK, EXPORT_UDF_CALL, EXPORT_UDF_SIGNATURES, UdfSignature, unpack};
+use weft_abi::udf::{EXPORT_UDF_CALL, EXPORT_UDF_SIGNATURES, UdfSignature, unpack};
 
 /// A UDF module bound to a slot of a job, compiled and ready for a task to call.
 #[derive(Clone)]
@@ -80,12 +80,14 @@ impl UdfSandboxes {
         }
     }
 
-    /// Run function `function` of the module in `slot` over `batch`, for the operator `caller`;
-    /// returns the answer's length (the answer is in [`answer`](Self::answer)).
+    /// Run function `function` of the module in `slot` over `batch`, in batch format `format`
+    /// (which the module checks), for the operator `caller`; returns the answer's length (the
+    /// answer is in [`answer`](Self::answer)).
     pub(crate) fn call(
         &mut self,
         slot: u32,
         function: u32,
+        format: u32,
         batch: &[u8],
         caller: Option<String>,
     ) -> Result<usize, TaskError> {
@@ -112,7 +114,7 @@ impl UdfSandboxes {
         let ran = (|| {
             let ptr = sandbox.alloc.call(&mut *store, len)?;
             memory.write(&mut *store, ptr as usize, batch)?;
-            sandbox.call.call(&mut *store, (function, BATCH_MSGPACK, ptr, len))
+            sandbox.call.call(&mut *store, (function, format, ptr, len))
         })();
         let packed = ran.map_err(|e| classify(e, store, Some(memory), limit))?;
         let Some((ptr, len)) = unpack(packed) else {

@@ -23,7 +23,7 @@ mod imports {
         pub fn run_action(ptr: *const u8, len: usize) -> i64;
         pub fn reply_read(ptr: *mut u8);
         pub fn udf_bind(ptr: *const u8, len: usize) -> i64;
-        pub fn udf_call(slot: u32, function: u32, ptr: *const u8, len: usize) -> i64;
+        pub fn udf_call(slot: u32, function: u32, format: u32, ptr: *const u8, len: usize) -> i64;
         pub fn udf_read(ptr: *mut u8);
     }
 }
@@ -134,13 +134,13 @@ pub(crate) fn udf_bind(lookup: &[u8]) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// Run a bound UDF over an encoded batch; returns its encoded answer. A UDF that fails stops
-/// the task (the host reports why), so this returns only answers.
+/// Run a bound UDF over a batch encoded in `format`; returns its encoded answer. A UDF that
+/// fails stops the task (the host reports why), so this returns only answers.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn udf_call(slot: u32, function: u32, batch: &[u8]) -> Vec<u8> {
+pub(crate) fn udf_call(slot: u32, function: u32, format: u32, batch: &[u8]) -> Vec<u8> {
     // SAFETY: the host writes exactly the announced number of bytes into our buffer.
     unsafe {
-        let len = imports::udf_call(slot, function, batch.as_ptr(), batch.len()) as usize;
+        let len = imports::udf_call(slot, function, format, batch.as_ptr(), batch.len()) as usize;
         let mut buf = Vec::<u8>::with_capacity(len);
         imports::udf_read(buf.as_mut_ptr());
         buf.set_len(len);
@@ -173,7 +173,7 @@ mod native {
     pub(crate) fn udf_bind(_lookup: &[u8]) -> Result<Vec<u8>, Error> {
         Err(Error::NotInSandbox)
     }
-    pub(crate) fn udf_call(_slot: u32, _function: u32, _batch: &[u8]) -> Vec<u8> {
+    pub(crate) fn udf_call(_slot: u32, _function: u32, _format: u32, _batch: &[u8]) -> Vec<u8> {
         unreachable!("{OUTSIDE}")
     }
 }

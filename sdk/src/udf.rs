@@ -4,7 +4,8 @@
 //! A UDF module is built with this SDK and pushed to the registry once; jobs of any tenant that
 //! may see it call its functions without linking its code. The host runs it in a sandbox of its
 //! own next to the calling task, and calls it once per batch of records (a few thousand), so the
-//! cost per record is encoding it and decoding the answer, never a call across sandboxes.
+//! cost per record is encoding it and decoding the answer, never a call across sandboxes; and
+//! numbers and booleans cross as packed little-endian values, with no per-record encoding.
 //!
 //! Types are checked when the driver binds the function, before any task runs: both sides
 //! describe their types as [`UdfType`]s (Arrow's logical types, see
@@ -21,9 +22,26 @@ use weft_abi::udf::{UdfBinding, UdfLookup};
 ///
 /// Implemented for `bool`, the integers, `f32`, `f64`, `String`, `()`, `Option<T>`, `Vec<T>` and
 /// tuples of up to six; implement it for a struct with [`udf_type!`](crate::udf_type!).
-pub trait UdfType {
+pub trait UdfType: Sized {
     /// The type's description.
     fn data_type() -> DataType;
+
+    /// Bytes of one value in a packed batch ([`weft_abi::udf::BATCH_PACKED`]): the
+    /// fixed-width primitives' width, 0 for a type that crosses as MessagePack.
+    #[doc(hidden)]
+    const PACKED_WIDTH: usize = 0;
+
+    /// Append the value's packed bytes (only called when `PACKED_WIDTH > 0`).
+    #[doc(hidden)]
+    fn write_packed(&self, _out: &mut Vec<u8>) {
+        unreachable!("a type with no packed form")
+    }
+
+    /// The value of `PACKED_WIDTH` packed bytes (only called when `PACKED_WIDTH > 0`).
+    #[doc(hidden)]
+    fn read_packed(_bytes: &[u8]) -> Self {
+        unreachable!("a type with no packed form")
+    }
 }
 
 macro_rules! primitive {
@@ -36,11 +54,98 @@ macro_rules! primitive {
     };
 }
 
-primitive!(
-    () => Null, bool => Boolean, i8 => Int8, i16 => Int16, i32 => Int32, i64 => Int64,
-    u8 => UInt8, u16 => UInt16, u32 => UInt32, u64 => UInt64, f32 => Float32, f64 => Float64,
-    String => Utf8,
+primitive!(() => Null, String => Utf8);
+
+/// The fixed-width primitives, which also cross packed: their little-endian bytes.
+macro_rules! packed {
+    ($($t:ty => $d:ident),* $(,)?) => {
+        $(impl UdfType for $t {
+            fn data_type() -> DataType {
+                DataType::$d
+            }
+
+            const PACKED_WIDTH: usize = std::mem::size_of::<$t>();
+
+            fn write_packed(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+
+            fn read_packed(bytes: &[u8]) -> Self {
+                let mut le = [0u8; std::mem::size_of::<$t>()];
+                le.copy_from_slice(bytes);
+                <$t>::from_le_bytes(le)
+            }
+        })*
+    };
+}
+
+packed!(
+    i8 => Int8, i16 => Int16, i32 => Int32, i64 => Int64, u8 => UInt8, u16 => UInt16,
+    u32 => UInt32, u64 => UInt64, f32 => Float32, f64 => Float64,
 );
+
+impl UdfType for bool {
+    fn data_type() -> DataType {
+        DataType::Boolean
+    }
+
+    const PACKED_WIDTH: usize = 1;
+
+    fn write_packed(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+
+    fn read_packed(bytes: &[u8]) -> Self {
+        bytes[0] != 0
+    }
+}
+
+/// How a batch of `In` into a UDF answering `Out` is encoded: packed when either side can be.
+#[doc(hidden)]
+pub fn batch_format<In: UdfType, Out: UdfType>() -> u32 {
+    if In::PACKED_WIDTH > 0 || Out::PACKED_WIDTH > 0 {
+        weft_abi::udf::BATCH_PACKED
+    } else {
+        weft_abi::udf::BATCH_MSGPACK
+    }
+}
+
+/// The values of one side of a batch in `format`.
+#[doc(hidden)]
+pub fn decode_side<T: UdfType + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    format: u32,
+) -> std::result::Result<Vec<T>, String> {
+    if format == weft_abi::udf::BATCH_PACKED && T::PACKED_WIDTH > 0 {
+        if !bytes.len().is_multiple_of(T::PACKED_WIDTH) {
+            return Err(format!(
+                "a packed batch of {} bytes is not a whole number of {}-byte values",
+                bytes.len(),
+                T::PACKED_WIDTH
+            ));
+        }
+        Ok(bytes.chunks_exact(T::PACKED_WIDTH).map(T::read_packed).collect())
+    } else {
+        rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Append `values` to `out` as one side of a batch in `format`.
+#[doc(hidden)]
+pub fn encode_side<T: UdfType + serde::Serialize>(
+    values: impl ExactSizeIterator<Item = T>,
+    format: u32,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    if format == weft_abi::udf::BATCH_PACKED && T::PACKED_WIDTH > 0 {
+        out.reserve(values.len() * T::PACKED_WIDTH);
+        values.for_each(|v| v.write_packed(out));
+        Ok(())
+    } else {
+        let mut encoder = rmp_serde::Serializer::new(out);
+        serde::Serializer::collect_seq(&mut encoder, values).map_err(|e| e.to_string())
+    }
+}
 
 impl<T: UdfType> UdfType for Option<T> {
     fn data_type() -> DataType {
@@ -165,21 +270,30 @@ impl Context {
 impl<T: Record> Dataset<T> {
     /// Apply the UDF to every record (in batches, in the UDF's own sandbox).
     #[track_caller]
-    pub fn map_udf<U: Record>(&self, udf: &Udf<T, U>) -> Dataset<U> {
+    pub fn map_udf<U: Record + UdfType>(&self, udf: &Udf<T, U>) -> Dataset<U>
+    where
+        T: UdfType,
+    {
         let func = crate::exec::fn_ref_op(crate::exec::udf_ops::map_udf::<T, U>);
         self.narrow(udf.call("map_udf", Location::caller(), func))
     }
 
     /// Keep the records for which the UDF returns `true`.
     #[track_caller]
-    pub fn filter_udf(&self, udf: &Udf<T, bool>) -> Dataset<T> {
+    pub fn filter_udf(&self, udf: &Udf<T, bool>) -> Dataset<T>
+    where
+        T: UdfType,
+    {
         let func = crate::exec::fn_ref_op(crate::exec::udf_ops::filter_udf::<T>);
         self.narrow_keeping(udf.call("filter_udf", Location::caller(), func), true)
     }
 
     /// Replace every record by the items of the list the UDF returns for it.
     #[track_caller]
-    pub fn flat_map_udf<U: Record>(&self, udf: &Udf<T, Vec<U>>) -> Dataset<U> {
+    pub fn flat_map_udf<U: Record + UdfType>(&self, udf: &Udf<T, Vec<U>>) -> Dataset<U>
+    where
+        T: UdfType,
+    {
         let func = crate::exec::fn_ref_op(crate::exec::udf_ops::flat_map_udf::<T, U>);
         self.narrow(udf.call("flat_map_udf", Location::caller(), func))
     }
@@ -247,7 +361,7 @@ pub mod support {
     use super::UdfType;
     use crate::Record;
     use std::cell::RefCell;
-    use weft_abi::udf::{BATCH_MSGPACK, PACKED_FAILURE, UdfSignature, pack};
+    use weft_abi::udf::{BATCH_MSGPACK, BATCH_PACKED, PACKED_FAILURE, UdfSignature, pack};
 
     thread_local! {
         /// The last answer, kept until the next call (the host copies it out before that).
@@ -290,7 +404,7 @@ pub mod support {
     ///
     /// # Safety
     /// `ptr` must come from `weft_alloc(len)`, filled by the host; the call takes it back.
-    pub unsafe fn call<In: Record, Out: Record>(
+    pub unsafe fn call<In: Record + UdfType, Out: Record + UdfType>(
         f: fn(In) -> Out,
         format: u32,
         ptr: *mut u8,
@@ -300,18 +414,17 @@ pub mod support {
         crate::exec::install_panic_hook();
         // SAFETY: the host allocated this buffer with `weft_alloc(len)` and filled it.
         let bytes = unsafe { Vec::from_raw_parts(ptr, len, len.max(1)) };
-        if format != BATCH_MSGPACK {
+        if format != BATCH_MSGPACK && format != BATCH_PACKED {
             return failure(&format!("batch format {format} is not supported by this module"));
         }
-        let input: Vec<In> = match rmp_serde::from_slice(&bytes) {
+        let input: Vec<In> = match super::decode_side(&bytes, format) {
             Ok(records) => records,
             Err(e) => return failure(&format!("cannot decode the UDF's input batch: {e}")),
         };
         drop(bytes);
         let mut out = ANSWER.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
         out.clear();
-        let mut encoder = rmp_serde::Serializer::new(&mut out);
-        match serde::Serializer::collect_seq(&mut encoder, input.into_iter().map(f)) {
+        match super::encode_side(input.into_iter().map(f), format, &mut out) {
             Ok(()) => answer(out),
             Err(e) => failure(&format!("cannot encode the UDF's output batch: {e}")),
         }

@@ -190,6 +190,16 @@ fn a_coordinator_restart_keeps_tenants_and_history_and_fails_the_jobs_it_was_run
     let run = read(&c, &acme, "mine.txt");
     run.assert_ok();
     let done = submitted_id(&run);
+    let progress = |c: &Coordinator| {
+        let run = as_token(c, &acme, &["status"], &["--json", &done]);
+        run.assert_ok();
+        let job: serde_json::Value = serde_json::from_str(&run.stdout).expect("status JSON");
+        let j = &job[0];
+        (j["stages"].clone(), j["tasks"].clone(), j["first_task_after_ms"].is_u64())
+    };
+    let before = progress(&c);
+    assert!(before.0.as_u64().unwrap() >= 1 && before.1.as_u64().unwrap() >= 1, "{before:?}");
+    assert!(before.2, "when its first task started is kept");
     // A job still running when the coordinator is killed.
     let module = guest("slow_action");
     let mut slow = Process::start(
@@ -222,6 +232,7 @@ fn a_coordinator_restart_keeps_tenants_and_history_and_fails_the_jobs_it_was_run
     assert!(jobs.contains(&(running.clone(), "acme".into(), "failed".into())), "{jobs:?}");
     let status = as_token(&c, &acme, &["status"], &[&running]);
     assert!(status.stdout.contains("coordinator restarted"), "{}", status.stdout);
+    assert_eq!(progress(&c), before, "the stage and task counts survive the restart");
     let logs = as_token(&c, &acme, &["logs"], &[&done]);
     logs.assert_ok();
     assert!(logs.stdout.contains("2 lines"), "the kept log: {}", logs.stdout);

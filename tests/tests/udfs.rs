@@ -88,8 +88,11 @@ fn udfs_on_the_embedded_engine_answer_like_native_and_bad_calls_and_bad_udfs_are
         .assert_failed_with(&["not a UDF module", "weft_udf_call"]);
 
     // UDFs that misbehave are stopped like any task, and the message says it was the UDF.
-    let limits = ["--task-timeout", "2", "--memory-limit", "256"];
-    run_local(data, &udf, &limits, &["acme/text", "spin"]).assert_failed_with(&[
+    // The spinning UDF meets a short deadline; the others a long one, so that only the limit
+    // under test can stop them on a busy machine.
+    let spin_limits = ["--task-timeout", "2"];
+    let limits = ["--task-timeout", "60", "--memory-limit", "256"];
+    run_local(data, &udf, &spin_limits, &["acme/text", "spin"]).assert_failed_with(&[
         "deadline exceeded",
         "map_udf(acme/text@",
         "spin) at",

@@ -286,8 +286,20 @@ pub struct JobInfo {
     pub waiting: Option<String>,
     /// Seconds since it was submitted.
     pub age_secs: u64,
-    /// Seconds it ran (so far, if it still runs).
+    /// Seconds it ran (so far, if it still runs), from its driver's start.
     pub run_secs: u64,
+    /// Milliseconds from its submission to its driver's start (after any queueing).
+    #[serde(default)]
+    pub started_after_ms: Option<u64>,
+    /// Milliseconds from its submission to the launch of its first task.
+    #[serde(default)]
+    pub first_task_after_ms: Option<u64>,
+    /// Stages completed.
+    #[serde(default)]
+    pub stages: u64,
+    /// Tasks completed.
+    #[serde(default)]
+    pub tasks: u64,
 }
 
 /// Counters a process exposes (asserted by tests, shown by `weft status`).

@@ -323,12 +323,27 @@ impl CoordinatorApi {
     pub fn jobs(&self, p: &Principal) -> Result<Vec<JobInfo>, ApiError> {
         self.client(p)?;
         let now = SystemTime::now();
-        Ok(self.jobs.list().iter().filter(|j| Self::may_see(p, j)).map(|j| j.info(now)).collect())
+        Ok(self
+            .jobs
+            .list()
+            .iter()
+            .filter(|j| Self::may_see(p, j))
+            .map(|j| self.info(j, now))
+            .collect())
     }
 
     /// One job.
     pub fn job(&self, p: &Principal, id: &str) -> Result<JobInfo, ApiError> {
-        Ok(self.record(p, id)?.info(SystemTime::now()))
+        Ok(self.info(&self.record(p, id)?, SystemTime::now()))
+    }
+
+    /// A job as listed: an ended one as recorded, a running one with its live progress.
+    fn info(&self, record: &JobRecord, now: SystemTime) -> JobInfo {
+        let live = match record.state.is_over() {
+            true => None,
+            false => self.live.get(&record.id).map(|j| j.progress()),
+        };
+        record.info(now, live.unwrap_or(record.progress))
     }
 
     /// Stop a job: its running action fails, and no later one starts; a queued job leaves the
@@ -340,19 +355,20 @@ impl CoordinatorApi {
             let finished = JobEvent::Finished { exit_code: 1, error: error.clone() };
             let mut kept = queued.live.log().since(0).0;
             kept.push(finished.clone());
-            let _ = self.jobs.finish_with_log(id, JobState::Cancelled, error, kept);
+            let progress = queued.live.progress();
+            let _ = self.jobs.finish_with_log(id, JobState::Cancelled, error, progress, kept);
             queued.live.push(finished);
             self.pool.ledger().shares().forget_job(id);
             self.live.ended(id);
             tracing::info!(job = %id, "queued job cancelled");
             let record = self.jobs.get(id).unwrap_or(record);
-            return Ok(record.info(SystemTime::now()));
+            return Ok(self.info(&record, SystemTime::now()));
         }
         if let Some(job) = self.live.get(id) {
             job.cancel();
             tracing::info!(job = %id, "job cancelled");
         }
-        Ok(record.info(SystemTime::now()))
+        Ok(self.info(&record, SystemTime::now()))
     }
 
     /// Follow a job's log from its start: live while the coordinator holds it, else the last

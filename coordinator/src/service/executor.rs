@@ -81,6 +81,7 @@ impl Executor for RemoteExecutor {
 
     fn launch(&mut self, slot: SlotGrant, mut task: TaskSpec) {
         task.data_root.clone_from(&self.data_root);
+        self.job.task_launched();
         let node = slot.node;
         let pool = self.pool.clone();
         let tx = self.tx.clone();

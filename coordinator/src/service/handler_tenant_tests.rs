@@ -43,6 +43,7 @@ pub(super) fn job_of(f: &Fixture, tenant: Option<&str>) -> String {
         waiting: None,
         submitted: SystemTime::now(),
         ended: Some(SystemTime::now()),
+        progress: Default::default(),
     };
     store.insert(record).unwrap();
     id

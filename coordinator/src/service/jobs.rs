@@ -74,14 +74,35 @@ pub struct JobRecord {
     pub submitted: SystemTime,
     /// When it ended.
     pub ended: Option<SystemTime>,
+    /// When it started and how far it got (as of its end; a running job's is live).
+    #[serde(default)]
+    pub progress: JobProgress,
+}
+
+/// How far a job got: when its driver and its first task started, the stages and tasks it ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// When its driver started (after any wait in its tenant's queue).
+    pub started: Option<SystemTime>,
+    /// When its first task was launched.
+    pub first_task: Option<SystemTime>,
+    /// Stages completed.
+    pub stages: u64,
+    /// Tasks completed.
+    pub tasks: u64,
 }
 
 impl JobRecord {
-    /// As `weft jobs` lists it, at time `now`.
-    pub fn info(&self, now: SystemTime) -> JobInfo {
+    /// As `weft jobs` lists it, at time `now`, with `progress` (the record's, or a running
+    /// job's live one).
+    pub fn info(&self, now: SystemTime, progress: JobProgress) -> JobInfo {
         let secs = |from: SystemTime, to: SystemTime| {
             to.duration_since(from).map(|d| d.as_secs()).unwrap_or(0)
         };
+        let after = |t: Option<SystemTime>| {
+            t.map(|t| t.duration_since(self.submitted).map_or(0, |d| d.as_millis() as u64))
+        };
+        let ran_from = progress.started.unwrap_or(self.submitted);
         JobInfo {
             id: self.id.clone(),
             tenant: self.tenant.clone().unwrap_or_else(|| "admin".into()),
@@ -90,7 +111,14 @@ impl JobRecord {
             error: self.error.clone(),
             waiting: self.waiting.clone(),
             age_secs: secs(self.submitted, now),
-            run_secs: secs(self.submitted, self.ended.unwrap_or(now)),
+            run_secs: match (self.state, progress.started) {
+                (JobState::Queued, _) => 0,
+                _ => secs(ran_from, self.ended.unwrap_or(now)),
+            },
+            started_after_ms: after(progress.started),
+            first_task_after_ms: after(progress.first_task),
+            stages: progress.stages,
+            tasks: progress.tasks,
         }
     }
 }
@@ -108,17 +136,16 @@ pub trait JobStore: Send + Sync {
     fn insert(&self, job: JobRecord) -> Result<(), StoreError>;
     /// Record how a job ended.
     fn finish(&self, id: &str, state: JobState, error: Option<String>) -> Result<(), StoreError>;
-    /// Record how a job ended, with the last of its log to keep (a store that keeps no logs
-    /// drops it).
+    /// Record how a job ended, how far it got, and the last of its log to keep (a store that
+    /// keeps no logs drops it).
     fn finish_with_log(
         &self,
         id: &str,
         state: JobState,
         error: Option<String>,
-        _log: Vec<JobEvent>,
-    ) -> Result<(), StoreError> {
-        self.finish(id, state, error)
-    }
+        progress: JobProgress,
+        log: Vec<JobEvent>,
+    ) -> Result<(), StoreError>;
     /// The kept log of an ended job.
     fn saved_log(&self, _id: &str) -> Option<Vec<JobEvent>> {
         None
@@ -177,6 +204,28 @@ impl MemoryJobStore {
         MemoryJobStore { ids, jobs: Mutex::default(), by_id: Mutex::default() }
     }
 
+    fn end(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<String>,
+        progress: Option<JobProgress>,
+    ) -> Result<(), StoreError> {
+        let seq = self.by_id.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied();
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let job =
+            seq.and_then(|s| jobs.get_mut(&s)).ok_or_else(|| StoreError(format!("no job {id}")))?;
+        job.state = state;
+        job.error = error;
+        job.waiting = None;
+        job.ended = Some(SystemTime::now());
+        if let Some(progress) = progress {
+            job.progress = progress;
+        }
+        self.evict(&mut jobs);
+        Ok(())
+    }
+
     fn evict(&self, jobs: &mut BTreeMap<u64, JobRecord>) {
         let finished = jobs.values().filter(|j| j.state.is_over()).count();
         let excess = finished.saturating_sub(FINISHED_JOBS_KEPT);
@@ -208,15 +257,18 @@ impl JobStore for MemoryJobStore {
     }
 
     fn finish(&self, id: &str, state: JobState, error: Option<String>) -> Result<(), StoreError> {
-        let seq = self.by_id.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied();
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        let job =
-            seq.and_then(|s| jobs.get_mut(&s)).ok_or_else(|| StoreError(format!("no job {id}")))?;
-        job.state = state;
-        job.error = error;
-        job.ended = Some(SystemTime::now());
-        self.evict(&mut jobs);
-        Ok(())
+        self.end(id, state, error, None)
+    }
+
+    fn finish_with_log(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<String>,
+        progress: JobProgress,
+        _log: Vec<JobEvent>,
+    ) -> Result<(), StoreError> {
+        self.end(id, state, error, Some(progress))
     }
 
     fn get(&self, id: &str) -> Option<JobRecord> {
@@ -247,6 +299,7 @@ mod tests {
                 waiting: None,
                 submitted: SystemTime::now(),
                 ended: None,
+                progress: Default::default(),
             })
             .unwrap();
         id

@@ -5,9 +5,11 @@
 //! coordinator that much and no more. Past the cap the oldest events go; a follower that asks for
 //! events that went is told how many it missed. The event that ends the job is never dropped.
 
+use super::jobs::JobProgress;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 use weft_wire::protocol::JobEvent;
 
 /// Bytes of events kept per job.
@@ -82,6 +84,7 @@ pub struct LiveJob {
     cancelled: AtomicBool,
     /// Its broadcast values, which its nodes fetch.
     pub broadcasts: std::sync::Arc<crate::broadcasts::BroadcastStore>,
+    progress: Mutex<JobProgress>,
 }
 
 impl LiveJob {
@@ -93,7 +96,34 @@ impl LiveJob {
             notify: tokio::sync::Notify::new(),
             cancelled: AtomicBool::new(false),
             broadcasts: Default::default(),
+            progress: Mutex::default(),
         }
+    }
+
+    /// How far it got so far.
+    pub fn progress(&self) -> JobProgress {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Its driver starts now.
+    pub fn driver_started(&self) {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).started = Some(SystemTime::now());
+    }
+
+    /// One of its tasks is launched now.
+    pub fn task_launched(&self) {
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.first_task.get_or_insert_with(SystemTime::now);
+    }
+
+    /// One of its stages completed.
+    pub fn stage_done(&self) {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).stages += 1;
+    }
+
+    /// One of its tasks completed.
+    pub fn task_done(&self) {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).tasks += 1;
     }
 
     /// Add an event and wake followers.

@@ -181,6 +181,7 @@ impl ActionObserver for LogObserver {
     fn event(&mut self, event: &ActionEvent) {
         match event {
             ActionEvent::StageDone { stage, stages, tasks, describe } => {
+                self.0.stage_done();
                 let message =
                     format!("stage {}/{stages} done ({tasks} tasks): {describe}", stage + 1);
                 self.0.push(JobEvent::Progress(message));
@@ -188,7 +189,8 @@ impl ActionObserver for LogObserver {
             ActionEvent::Log(line) => {
                 self.0.push(JobEvent::Stderr(format!("{line}\n").into_bytes()))
             }
-            ActionEvent::Planned(_) | ActionEvent::TaskDone { .. } | ActionEvent::Ended => {}
+            ActionEvent::TaskDone { .. } => self.0.task_done(),
+            ActionEvent::Planned(_) | ActionEvent::Ended => {}
         }
     }
 }
@@ -202,6 +204,7 @@ fn run(
     key: ShuffleKey,
 ) {
     tracing::info!(job = %job.id, module = %module.hash(), "job started");
+    job.driver_started();
     let stdout =
         CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: false }));
     let stderr = CapturedOutput::forward(0, Box::new(LogWriter { job: job.clone(), stderr: true }));
@@ -250,7 +253,7 @@ fn run(
     let finished = JobEvent::Finished { exit_code, error: error.clone() };
     let mut kept = job.log().since(0).0;
     kept.push(finished.clone());
-    if let Err(e) = api.jobs.finish_with_log(&job.id, state, error, kept) {
+    if let Err(e) = api.jobs.finish_with_log(&job.id, state, error, job.progress(), kept) {
         tracing::error!(job = %job.id, error = %e, "cannot record how the job ended");
     }
     job.push(finished);

@@ -118,6 +118,7 @@ impl CoordinatorApi {
             waiting: None,
             submitted: SystemTime::now(),
             ended: None,
+            progress: Default::default(),
         };
         self.jobs.insert(record.clone()).map_err(|e| ApiError::Internal(e.to_string()))?;
         let live = self.live.add(&id);

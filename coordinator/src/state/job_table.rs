@@ -8,9 +8,13 @@
 //! by anyone: opening the store marks it failed, "coordinator restarted".
 
 use super::{META, StateDb, StateError, decode, encode};
-use crate::service::jobs::{FINISHED_JOBS_KEPT, JobRecord, JobState, JobStore, StoreError};
+use crate::service::jobs::{
+    FINISHED_JOBS_KEPT, JobProgress, JobRecord, JobState, JobStore, StoreError,
+};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::SystemTime;
 use weft_wire::protocol::JobEvent;
 
@@ -24,6 +28,17 @@ pub const RESTARTED: &str = "coordinator restarted";
 /// The job history, in the state database.
 pub struct DbJobStore {
     db: StateDb,
+    /// The sequence numbers of the ended jobs kept, so that ending a job need not read the
+    /// others to find which go.
+    ended: Mutex<BTreeSet<u64>>,
+}
+
+/// How a job ended, as [`DbJobStore::try_finish`] records it.
+struct Ending {
+    state: JobState,
+    error: Option<String>,
+    progress: Option<JobProgress>,
+    log: Option<Vec<JobEvent>>,
 }
 
 fn store_err(e: StateError) -> StoreError {
@@ -45,6 +60,8 @@ impl DbJobStore {
             .and_then(|t| t.trim().parse::<u64>().ok());
         let txn = db.db().begin_write()?;
         let mut restarted = 0;
+        // Every job is over once the stale ones are marked.
+        let mut ended = BTreeSet::new();
         {
             let mut meta = txn.open_table(META)?;
             if meta.get(SEQUENCE)?.is_none() {
@@ -55,6 +72,7 @@ impl DbJobStore {
             for entry in jobs.iter()? {
                 let (seq, bytes) = entry?;
                 let record: JobRecord = decode(bytes.value(), "job record")?;
+                ended.insert(seq.value());
                 if !record.state.is_over() {
                     stale.push((seq.value(), record));
                 }
@@ -76,7 +94,7 @@ impl DbJobStore {
                 "jobs that were running are marked failed: {RESTARTED}"
             );
         }
-        Ok(DbJobStore { db })
+        Ok(DbJobStore { db, ended: Mutex::new(ended) })
     }
 
     fn try_next_id(&self) -> Result<(String, u64), StateError> {
@@ -93,20 +111,21 @@ impl DbJobStore {
 
     fn try_insert(&self, job: &JobRecord) -> Result<(), StateError> {
         let txn = self.db.db().begin_write()?;
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         txn.open_table(JOBS)?.insert(job.seq, encode(job).as_slice())?;
         txn.commit()?;
+        if job.state.is_over() {
+            ended.insert(job.seq);
+        }
         Ok(())
     }
 
-    fn try_finish(
-        &self,
-        id: &str,
-        state: JobState,
-        error: Option<String>,
-        log: Option<Vec<JobEvent>>,
-    ) -> Result<bool, StateError> {
+    fn try_finish(&self, id: &str, ending: Ending) -> Result<bool, StateError> {
         let Some(seq) = seq_of(id) else { return Ok(false) };
+        // Held through the transaction, so that the list matches what is committed.
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         let txn = self.db.db().begin_write()?;
+        let mut dropped = 0;
         {
             let mut jobs = txn.open_table(JOBS)?;
             let Some(mut record) =
@@ -114,30 +133,34 @@ impl DbJobStore {
             else {
                 return Ok(false);
             };
-            record.state = state;
-            record.error = error;
+            let already_over = record.state.is_over();
+            record.state = ending.state;
+            record.error = ending.error;
             record.waiting = None;
             record.ended = Some(SystemTime::now());
+            if let Some(progress) = ending.progress {
+                record.progress = progress;
+            }
             jobs.insert(seq, encode(&record).as_slice())?;
             let mut logs = txn.open_table(JOB_LOGS)?;
-            if let Some(events) = log {
+            if let Some(events) = ending.log {
                 logs.insert(seq, encode(&events).as_slice())?;
             }
             // The oldest ended jobs beyond the bound go, with their logs.
-            let mut ended = Vec::new();
-            for entry in jobs.iter()? {
-                let (seq, bytes) = entry?;
-                let record: JobRecord = decode(bytes.value(), "job record")?;
-                if record.state.is_over() {
-                    ended.push(seq.value());
-                }
+            if !already_over {
+                ended.insert(seq);
             }
-            for old in ended.iter().take(ended.len().saturating_sub(FINISHED_JOBS_KEPT)) {
-                jobs.remove(*old)?;
-                logs.remove(*old)?;
+            while ended.len() > FINISHED_JOBS_KEPT + dropped {
+                let Some(&old) = ended.iter().nth(dropped) else { break };
+                jobs.remove(old)?;
+                logs.remove(old)?;
+                dropped += 1;
             }
         }
         txn.commit()?;
+        for _ in 0..dropped {
+            ended.pop_first();
+        }
         Ok(true)
     }
 
@@ -186,7 +209,8 @@ impl JobStore for DbJobStore {
     }
 
     fn finish(&self, id: &str, state: JobState, error: Option<String>) -> Result<(), StoreError> {
-        match self.try_finish(id, state, error, None).map_err(store_err)? {
+        let ending = Ending { state, error, progress: None, log: None };
+        match self.try_finish(id, ending).map_err(store_err)? {
             true => Ok(()),
             false => Err(StoreError(format!("no job {id}"))),
         }
@@ -197,9 +221,11 @@ impl JobStore for DbJobStore {
         id: &str,
         state: JobState,
         error: Option<String>,
+        progress: JobProgress,
         log: Vec<JobEvent>,
     ) -> Result<(), StoreError> {
-        match self.try_finish(id, state, error, Some(log)).map_err(store_err)? {
+        let ending = Ending { state, error, progress: Some(progress), log: Some(log) };
+        match self.try_finish(id, ending).map_err(store_err)? {
             true => Ok(()),
             false => Err(StoreError(format!("no job {id}"))),
         }
@@ -239,6 +265,7 @@ mod tests {
                 waiting: None,
                 submitted: SystemTime::now(),
                 ended: None,
+                progress: Default::default(),
             })
             .unwrap();
         id
@@ -251,7 +278,13 @@ mod tests {
             let store = DbJobStore::open(StateDb::open(dir.path()).unwrap(), None).unwrap();
             let done = record(&store, Some("acme"));
             let log = vec![JobEvent::Stdout(b"hello\n".to_vec())];
-            store.finish_with_log(&done, JobState::Succeeded, None, log).unwrap();
+            let progress = JobProgress {
+                started: Some(SystemTime::now()),
+                first_task: Some(SystemTime::now()),
+                stages: 2,
+                tasks: 7,
+            };
+            store.finish_with_log(&done, JobState::Succeeded, None, progress, log).unwrap();
             record(&store, None);
         }
         let store = DbJobStore::open(StateDb::open(dir.path()).unwrap(), None).unwrap();
@@ -260,6 +293,8 @@ mod tests {
         assert_eq!((jobs[0].id.as_str(), jobs[0].state), ("job-1", JobState::Succeeded));
         assert_eq!(jobs[0].tenant.as_deref(), Some("acme"));
         assert_eq!(jobs[0].args, ["a"]);
+        assert_eq!((jobs[0].progress.stages, jobs[0].progress.tasks), (2, 7));
+        assert!(jobs[0].progress.started.is_some() && jobs[0].progress.first_task.is_some());
         assert_eq!(store.saved_log("job-1"), Some(vec![JobEvent::Stdout(b"hello\n".to_vec())]));
         assert_eq!((jobs[1].state, jobs[1].error.as_deref()), (JobState::Failed, Some(RESTARTED)));
         assert!(jobs[1].ended.is_some());
@@ -288,7 +323,10 @@ mod tests {
         let running = record(&store, None);
         for _ in 0..FINISHED_JOBS_KEPT + 5 {
             let id = record(&store, None);
-            store.finish_with_log(&id, JobState::Failed, Some("x".into()), vec![]).unwrap();
+            let progress = JobProgress::default();
+            store
+                .finish_with_log(&id, JobState::Failed, Some("x".into()), progress, vec![])
+                .unwrap();
         }
         let kept = store.list();
         assert_eq!(kept.len(), FINISHED_JOBS_KEPT + 1);
@@ -297,5 +335,29 @@ mod tests {
         assert!(store.saved_log(&format!("job-{}", FINISHED_JOBS_KEPT + 6)).is_some());
         assert!(store.finish("job-999999", JobState::Failed, None).is_err());
         assert!(store.get("not-a-job").is_none());
+    }
+
+    #[test]
+    fn the_bound_holds_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DbJobStore::open(StateDb::open(dir.path()).unwrap(), None).unwrap();
+            for _ in 0..FINISHED_JOBS_KEPT {
+                let id = record(&store, None);
+                store.finish(&id, JobState::Succeeded, None).unwrap();
+            }
+            // Left running: marked failed by the next coordinator, which then counts it.
+            record(&store, None);
+        }
+        let store = DbJobStore::open(StateDb::open(dir.path()).unwrap(), None).unwrap();
+        assert_eq!(store.list().len(), FINISHED_JOBS_KEPT + 1);
+        let id = record(&store, None);
+        store.finish(&id, JobState::Succeeded, None).unwrap();
+        let kept = store.list();
+        assert_eq!(kept.len(), FINISHED_JOBS_KEPT);
+        assert_eq!(kept[0].id, "job-3", "the two oldest went");
+        // Finishing a job again does not count it twice.
+        store.finish(&id, JobState::Failed, None).unwrap();
+        assert_eq!(store.list().len(), FINISHED_JOBS_KEPT);
     }
 }
