@@ -178,6 +178,10 @@ fn tenants_see_and_read_only_their_own_jobs_and_data() {
         listed.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["acme", "globex"]);
     assert_eq!(listed[0]["limits"]["slots"], 2);
+    // A new tenant may not take the deleted one's name, and with it its jobs and modules.
+    let again = as_token(&c, &c.admin_token(), &["tenant", "create"], &["initech"]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("belonged to a deleted tenant"), "{}", again.stderr);
 }
 
 #[test]

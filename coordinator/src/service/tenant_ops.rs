@@ -21,7 +21,9 @@ impl From<TenantError> for ApiError {
     fn from(e: TenantError) -> Self {
         match e {
             TenantError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            TenantError::Exists(_) | TenantError::Invalid(_) => ApiError::Invalid(e.to_string()),
+            TenantError::Exists(_) | TenantError::Retired(_) | TenantError::Invalid(_) => {
+                ApiError::Invalid(e.to_string())
+            }
             TenantError::State(e) => ApiError::Internal(e.to_string()),
         }
     }

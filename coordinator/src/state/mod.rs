@@ -96,6 +96,7 @@ impl StateDb {
         txn.open_table(job_table::JOB_LOGS)?;
         txn.open_table(tenants::TENANTS)?;
         txn.open_table(tenants::TOKEN_HASHES)?;
+        txn.open_table(tenants::RETIRED)?;
         txn.open_table(module_names::NAMES)?;
         txn.open_multimap_table(module_owners::OWNERS)?;
         txn.commit()?;

@@ -16,6 +16,9 @@ use weft_wire::tenancy::{TenantChange, TenantLimits};
 pub(super) const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
 pub(super) const TOKEN_HASHES: TableDefinition<&str, &str> =
     TableDefinition::new("tenant_token_hashes");
+/// Names of deleted tenants (→ when, in Unix seconds), which are never given again: jobs, logs
+/// and modules are owned by name, so a new tenant of an old name would inherit them.
+pub(super) const RETIRED: TableDefinition<&str, u64> = TableDefinition::new("retired_tenants");
 
 /// Longest tenant name.
 pub const MAX_TENANT_NAME: usize = 63;
@@ -44,6 +47,12 @@ pub enum TenantError {
     /// The name is taken.
     #[error("tenant {0} exists already")]
     Exists(String),
+    /// The name belonged to a deleted tenant.
+    #[error(
+        "the name {0} belonged to a deleted tenant and is not given again (its jobs, logs and \
+         modules stay its own): choose another name"
+    )]
+    Retired(String),
     /// The name or a value is not acceptable.
     #[error("{0}")]
     Invalid(String),
@@ -117,6 +126,10 @@ impl TenantTable {
             let mut tenants = txn.open_table(TENANTS).map_err(StateError::from)?;
             if tenants.get(record.name.as_str()).map_err(StateError::from)?.is_some() {
                 return Err(TenantError::Exists(record.name.clone()));
+            }
+            let retired = txn.open_table(RETIRED).map_err(StateError::from)?;
+            if retired.get(record.name.as_str()).map_err(StateError::from)?.is_some() {
+                return Err(TenantError::Retired(record.name.clone()));
             }
             tenants
                 .insert(record.name.as_str(), encode(record).as_slice())
@@ -216,7 +229,7 @@ impl TenantTable {
         })
     }
 
-    /// Remove a tenant and its token (blocking).
+    /// Remove a tenant and its token (blocking); its name is retired.
     pub fn delete(&self, name: &str) -> Result<TenantRecord, TenantError> {
         let txn = self.db.db().begin_write().map_err(StateError::from)?;
         let record = {
@@ -227,6 +240,10 @@ impl TenantTable {
             };
             let mut hashes = txn.open_table(TOKEN_HASHES).map_err(StateError::from)?;
             hashes.remove(record.token_hash.as_str()).map_err(StateError::from)?;
+            let now =
+                SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let mut retired = txn.open_table(RETIRED).map_err(StateError::from)?;
+            retired.insert(name, now).map_err(StateError::from)?;
             record
         };
         txn.commit().map_err(StateError::from)?;
@@ -262,6 +279,22 @@ mod tests {
         assert!(table.by_token_hash(&token_hash("s2")).unwrap().is_none(), "deleted");
         assert_eq!(table.list().unwrap().len(), 1);
         assert!(matches!(table.delete("globex"), Err(TenantError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_deleted_tenants_name_is_not_given_again_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let table = TenantTable::new(StateDb::open(dir.path()).unwrap());
+            table.create(&tenant("acme", "s1")).unwrap();
+            table.delete("acme").unwrap();
+        }
+        let table = TenantTable::new(StateDb::open(dir.path()).unwrap());
+        let e = table.create(&tenant("acme", "s2")).unwrap_err();
+        assert!(matches!(e, TenantError::Retired(_)), "{e}");
+        assert!(e.to_string().contains("belonged to a deleted tenant"), "{e}");
+        assert!(table.by_token_hash(&token_hash("s2")).unwrap().is_none());
+        table.create(&tenant("acme2", "s2")).unwrap();
     }
 
     #[test]
